@@ -126,7 +126,8 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("JIAYUAN_STATIC_ROOT", VAR_DIR / "static"))
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS: list = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = DEBUG  # in the demo, serve straight from the sources and node_modules
 # Third-party front-end assets installed by npm (see package.json); served by jiayuan itself.
 NODE_MODULES = PROJECT_DIR / "node_modules"
 for _prefix, _dist in [
