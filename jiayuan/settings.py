@@ -126,6 +126,10 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("JIAYUAN_STATIC_ROOT", VAR_DIR / "static"))
+try:  # WhiteNoise warns on every request when the folder is missing
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+except OSError:
+    pass
 STATICFILES_DIRS: list = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG  # in the demo, serve straight from the sources and node_modules
 # Third-party front-end assets installed by npm (see package.json); served by jiayuan itself.
