@@ -54,8 +54,11 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     messages = {404: "对象不存在或不在您的管辖范围内", 403: "您的岗位无权执行此操作"}
     return api.create_response(
         request,
-        {"code": f"http_{exc.status_code}", "message": messages.get(exc.status_code, str(exc)),
-         "field": None},
+        {
+            "code": f"http_{exc.status_code}",
+            "message": messages.get(exc.status_code, str(exc)),
+            "field": None,
+        },
         status=exc.status_code,
     )
 

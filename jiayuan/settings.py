@@ -6,6 +6,7 @@ environment variable; the defaults run the embedded demo (SQLite in WAL mode, DE
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -95,7 +96,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "jiayuan.sqlite3",
+            "NAME": str(VAR_DIR / "jiayuan.sqlite3"),
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
@@ -126,10 +127,8 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("JIAYUAN_STATIC_ROOT", VAR_DIR / "static"))
-try:  # WhiteNoise warns on every request when the folder is missing
+with contextlib.suppress(OSError):  # WhiteNoise warns on every request when it is missing
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-except OSError:
-    pass
 STATICFILES_DIRS: list = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG  # in the demo, serve straight from the sources and node_modules
 # Third-party front-end assets installed by npm (see package.json); served by jiayuan itself.

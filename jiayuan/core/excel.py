@@ -42,7 +42,7 @@ def write_xlsx(
     ws.append([safe_cell(h) for h in headers])
     for row in rows:
         ws.append([safe_cell(v) for v in row])
-    out: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
+    out: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
         max_size=8 * 1024 * 1024
     )
     wb.save(out)

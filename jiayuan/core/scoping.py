@@ -71,7 +71,7 @@ def scope_for(user: AbstractBaseUser | AnonymousUser | None) -> Scope:
     from jiayuan.staff.selectors import build_scope
 
     scope = build_scope(user)
-    user._jiayuan_scope = scope  # type: ignore[union-attr]
+    user._jiayuan_scope = scope  # type: ignore[union-attr,attr-defined]
     return scope
 
 

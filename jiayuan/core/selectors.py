@@ -27,5 +27,8 @@ def home_summary(*, user: Any) -> dict[str, Any]:
         "buildings": Building.objects.visible_to(user).count(),
         "households": Household.objects.visible_to(user).count(),
         "residents": Resident.objects.visible_to(user).count(),
-        "care": Resident.objects.visible_to(user).filter(care_tags__isnull=False).distinct().count(),
+        "care": Resident.objects.visible_to(user)
+        .filter(care_tags__isnull=False)
+        .distinct()
+        .count(),
     }

@@ -50,36 +50,54 @@ def region(code: str, name: str, level: str, parent: Region | None = None, **kw:
 def square(lng: float, lat: float, size: float = 0.01) -> dict[str, Any]:
     return {
         "type": "Polygon",
-        "coordinates": [[
-            [lng, lat], [lng + size, lat], [lng + size, lat + size], [lng, lat + size], [lng, lat]
-        ]],
+        "coordinates": [
+            [[lng, lat], [lng + size, lat], [lng + size, lat + size], [lng, lat + size], [lng, lat]]
+        ],
     }
 
 
 def building(grid: Region, *, households: int = 2, residents_each: int = 2, **kw: Any) -> Building:
     n = next(_seq)
     b = Building.objects.create(
-        code=f"{grid.code}B{n:04d}", name=f"{n}号楼", grid=grid,
-        address=kw.pop("address", f"测试路{n}号"), lng=kw.pop("lng", 121.40),
-        lat=kw.pop("lat", 37.54), **kw,
+        code=f"{grid.code}B{n:04d}",
+        name=f"{n}号楼",
+        grid=grid,
+        address=kw.pop("address", f"测试路{n}号"),
+        lng=kw.pop("lng", 121.40),
+        lat=kw.pop("lat", 37.54),
+        **kw,
     )
     unit = Unit.objects.create(building=b, number="1")
     for h in range(households):
         hh = Household.objects.create(
-            code=f"{b.code}-1-{h + 1:02d}01", building=b, unit=unit, room=f"{h + 1:02d}01",
-            grid=grid, head_name=f"户主{n}-{h}",
+            code=f"{b.code}-1-{h + 1:02d}01",
+            building=b,
+            unit=unit,
+            room=f"{h + 1:02d}01",
+            grid=grid,
+            head_name=f"户主{n}-{h}",
         )
         for r in range(residents_each):
             k = next(_seq)
             Resident.objects.create(
-                household=hh, grid=grid, name=f"居民{k}", id_number=f"37060219800101{k:04d}",
-                phone=f"138{k:08d}", gender="M" if r % 2 == 0 else "F",
+                household=hh,
+                grid=grid,
+                name=f"居民{k}",
+                id_number=f"37060219800101{k:04d}",
+                phone=f"138{k:08d}",
+                gender="M" if r % 2 == 0 else "F",
             )
     return b
 
 
-def post(user: Any, role: str, *, region: Region | None = None,
-         department: Department | None = None, **kw: Any) -> Post:
+def post(
+    user: Any,
+    role: str,
+    *,
+    region: Region | None = None,
+    department: Department | None = None,
+    **kw: Any,
+) -> Post:
     return Post.objects.create(user=user, role=role, region=region, department=department, **kw)
 
 
@@ -103,17 +121,31 @@ def build_world() -> World:
     comm_a1 = region("370602001001", "友谊街社区", Level.COMMUNITY, street_a)
     comm_a2 = region("370602001002", "建昌街社区", Level.COMMUNITY, street_a)
     comm_b1 = region("370602002001", "毓西社区", Level.COMMUNITY, street_b)
-    grid_a1_1 = region("370602001001001", "友谊街社区第一网格", Level.GRID, comm_a1,
-                       boundary=square(121.40, 37.54))
-    grid_a1_2 = region("370602001001002", "友谊街社区第二网格", Level.GRID, comm_a1,
-                       boundary=square(121.41, 37.54))
-    grid_a2_1 = region("370602001002001", "建昌街社区第一网格", Level.GRID, comm_a2,
-                       boundary=square(121.42, 37.54))
-    grid_b1_1 = region("370602002001001", "毓西社区第一网格", Level.GRID, comm_b1,
-                       boundary=square(121.43, 37.54))
-    w.regions.update(city=city, district=district, street_a=street_a, street_b=street_b,
-                     comm_a1=comm_a1, comm_a2=comm_a2, comm_b1=comm_b1, grid_a1_1=grid_a1_1,
-                     grid_a1_2=grid_a1_2, grid_a2_1=grid_a2_1, grid_b1_1=grid_b1_1)
+    grid_a1_1 = region(
+        "370602001001001", "友谊街社区第一网格", Level.GRID, comm_a1, boundary=square(121.40, 37.54)
+    )
+    grid_a1_2 = region(
+        "370602001001002", "友谊街社区第二网格", Level.GRID, comm_a1, boundary=square(121.41, 37.54)
+    )
+    grid_a2_1 = region(
+        "370602001002001", "建昌街社区第一网格", Level.GRID, comm_a2, boundary=square(121.42, 37.54)
+    )
+    grid_b1_1 = region(
+        "370602002001001", "毓西社区第一网格", Level.GRID, comm_b1, boundary=square(121.43, 37.54)
+    )
+    w.regions.update(
+        city=city,
+        district=district,
+        street_a=street_a,
+        street_b=street_b,
+        comm_a1=comm_a1,
+        comm_a2=comm_a2,
+        comm_b1=comm_b1,
+        grid_a1_1=grid_a1_1,
+        grid_a1_2=grid_a1_2,
+        grid_a2_1=grid_a2_1,
+        grid_b1_1=grid_b1_1,
+    )
     Estate.objects.create(code="E1", name="友谊小区", community=comm_a1)
     w.buildings["a1_1"] = building(grid_a1_1, lng=121.405, lat=37.545)
     w.buildings["a1_1b"] = building(grid_a1_1, lng=121.406, lat=37.546)
@@ -121,8 +153,9 @@ def build_world() -> World:
     w.buildings["a2_1"] = building(grid_a2_1, lng=121.425, lat=37.545)
     w.buildings["b1_1"] = building(grid_b1_1, lng=121.435, lat=37.545)
 
-    housing = Department.objects.create(code="zfcj", name="芝罘区住房和城乡建设局",
-                                        short_name="住建", region=district)
+    housing = Department.objects.create(
+        code="zfcj", name="芝罘区住房和城乡建设局", short_name="住建", region=district
+    )
     housing.serves.add(street_b)
     w.departments["housing"] = housing
 
@@ -133,8 +166,12 @@ def build_world() -> World:
 
     post(user("grid_worker"), Role.GRID_WORKER, region=grid_a1_1, can_view_personal=True)
     post(user("grid_worker_masked"), Role.GRID_WORKER, region=grid_a1_1)
-    post(user("community_secretary"), Role.COMMUNITY_SECRETARY, region=comm_a1,
-         can_view_personal=True)
+    post(
+        user("community_secretary"),
+        Role.COMMUNITY_SECRETARY,
+        region=comm_a1,
+        can_view_personal=True,
+    )
     post(user("community_worker"), Role.COMMUNITY_WORKER, region=comm_a2)
     post(user("street_officer"), Role.STREET_OFFICER, region=street_a)
     post(user("department_officer"), Role.DEPARTMENT_OFFICER, department=housing)

@@ -29,16 +29,26 @@ class PartyOrg(models.Model):
     name = models.CharField("名称", max_length=100)
     kind = models.CharField("类型", max_length=24, choices=OrgKind.choices)
     parent = models.ForeignKey(
-        "self", verbose_name="上级党组织", null=True, blank=True, on_delete=models.PROTECT,
+        "self",
+        verbose_name="上级党组织",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="children",
     )
     region = models.ForeignKey(
-        "regions.Region", verbose_name="所在区划/网格", on_delete=models.PROTECT,
+        "regions.Region",
+        verbose_name="所在区划/网格",
+        on_delete=models.PROTECT,
         related_name="party_orgs",
     )
     building = models.ForeignKey(
-        "regions.Building", verbose_name="楼栋", null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="party_groups",
+        "regions.Building",
+        verbose_name="楼栋",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="party_groups",
     )
     secretary_name = models.CharField("书记/组长", max_length=50, blank=True)
 
@@ -49,7 +59,9 @@ class PartyOrg(models.Model):
         verbose_name_plural = verbose_name
         ordering = ["code"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=OrgKind.values), name="partyorg_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=OrgKind.values), name="partyorg_kind_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(kind=OrgKind.STREET_WORKING_COMMITTEE) | Q(parent__isnull=False),
                 name="partyorg_has_parent",
@@ -75,7 +87,9 @@ class PartyMembership(models.Model):
         PartyOrg, verbose_name="党组织", on_delete=models.CASCADE, related_name="memberships"
     )
     resident = models.ForeignKey(
-        "regions.Resident", verbose_name="党员", on_delete=models.CASCADE,
+        "regions.Resident",
+        verbose_name="党员",
+        on_delete=models.CASCADE,
         related_name="party_memberships",
     )
     kind = models.CharField("类型", max_length=12, choices=Kind.choices, default=Kind.FORMAL)

@@ -103,7 +103,10 @@ class ResidentAdmin(ScopedAdmin):
         response = super().change_view(request, object_id, form_url, extra_context)
         if request.method == "GET" and response.status_code == 200 and can_unmask(request.user):
             log_unmasked(
-                user=request.user, action="admin", model=Resident, object_ids=[object_id],
+                user=request.user,
+                action="admin",
+                model=Resident,
+                object_ids=[object_id],
                 request=request,
             )
         return response

@@ -132,31 +132,54 @@ def _page(queryset: QuerySet[Any], paging: PageIn) -> tuple[list[Any], dict[str,
     except EmptyPage:
         return [], {"count": paginator.count, "page": paging.page, "page_size": paging.page_size}
     return list(page.object_list), {
-        "count": paginator.count, "page": paging.page, "page_size": paging.page_size,
+        "count": paginator.count,
+        "page": paging.page,
+        "page_size": paging.page_size,
     }
 
 
 def _region_out(r: Any) -> dict[str, Any]:
     return {
-        "id": r.pk, "code": r.code, "name": r.name, "level": r.level, "kind": r.kind,
-        "parent_id": r.parent_id, "household_count": r.household_count,
-        "center_lng": r.center_lng, "center_lat": r.center_lat,
+        "id": r.pk,
+        "code": r.code,
+        "name": r.name,
+        "level": r.level,
+        "kind": r.kind,
+        "parent_id": r.parent_id,
+        "household_count": r.household_count,
+        "center_lng": r.center_lng,
+        "center_lat": r.center_lat,
     }
 
 
 def _building_out(b: Any) -> dict[str, Any]:
     return {
-        "id": b.pk, "code": b.code, "name": b.name, "address": b.address, "grid_id": b.grid_id,
-        "grid": b.grid.name, "estate": b.estate.name if b.estate_id else None, "lng": b.lng,
-        "lat": b.lat, "floors": b.floors, "households": getattr(b, "n_households", 0),
+        "id": b.pk,
+        "code": b.code,
+        "name": b.name,
+        "address": b.address,
+        "grid_id": b.grid_id,
+        "grid": b.grid.name,
+        "estate": b.estate.name if b.estate_id else None,
+        "lng": b.lng,
+        "lat": b.lat,
+        "floors": b.floors,
+        "households": getattr(b, "n_households", 0),
     }
 
 
 def _household_out(h: Household) -> dict[str, Any]:
     return {
-        "id": h.pk, "code": h.code, "building_id": h.building_id, "address": h.building.address,
-        "unit": h.unit.number, "room": h.room, "grid_id": h.grid_id, "head_name": h.head_name,
-        "rental_status": h.rental_status, "party_member_center": h.party_member_center,
+        "id": h.pk,
+        "code": h.code,
+        "building_id": h.building_id,
+        "address": h.building.address,
+        "unit": h.unit.number,
+        "room": h.room,
+        "grid_id": h.grid_id,
+        "head_name": h.head_name,
+        "rental_status": h.rental_status,
+        "party_member_center": h.party_member_center,
     }
 
 
@@ -177,8 +200,11 @@ def me(request: HttpRequest) -> dict[str, Any]:
         "sees_everything": scope_for(user).everything,
         "posts": [
             {
-                "id": p.pk, "role": p.role, "role_label": p.get_role_display(),
-                "region_id": p.region_id, "region": p.region.name if p.region_id else None,
+                "id": p.pk,
+                "role": p.role,
+                "role_label": p.get_role_display(),
+                "region_id": p.region_id,
+                "region": p.region.name if p.region_id else None,
                 "department_id": p.department_id,
                 "department": p.department.name if p.department_id else None,
                 "can_view_personal": p.can_view_personal,
@@ -246,8 +272,12 @@ def list_households(
     request: HttpRequest, filters: Query[HouseholdFilter], paging: Query[PageIn]
 ) -> dict[str, Any]:
     qs = selectors.households_visible(
-        request.user, region_id=filters.region, building_id=filters.building, q=filters.q,
-        rental_status=filters.rental_status, party_member_center=filters.party_member_center,
+        request.user,
+        region_id=filters.region,
+        building_id=filters.building,
+        q=filters.q,
+        rental_status=filters.rental_status,
+        party_member_center=filters.party_member_center,
     )
     items, meta = _page(qs, paging)
     return {**meta, "items": [_household_out(h) for h in items]}
@@ -272,8 +302,11 @@ def _residents_out(request: HttpRequest, residents: list[Resident], unmask: bool
     unmasked = _want_unmasked(request, unmask)
     if unmasked and residents:
         log_unmasked(
-            user=request.user, action="api", model=Resident,
-            object_ids=[r.pk for r in residents], request=request,
+            user=request.user,
+            action="api",
+            model=Resident,
+            object_ids=[r.pk for r in residents],
+            request=request,
         )
     return [
         selectors.present_resident(r, unmasked=unmasked, tags=[t.name for t in r.care_tags.all()])
@@ -286,8 +319,12 @@ def list_residents(
     request: HttpRequest, filters: Query[ResidentFilter], paging: Query[PageIn]
 ) -> dict[str, Any]:
     qs = selectors.residents_visible(
-        request.user, region_id=filters.region, household_id=filters.household, q=filters.q,
-        care_tag=filters.care_tag, party_member=filters.party_member,
+        request.user,
+        region_id=filters.region,
+        household_id=filters.household,
+        q=filters.q,
+        care_tag=filters.care_tag,
+        party_member=filters.party_member,
         building_leader=filters.building_leader,
     ).prefetch_related(Prefetch("care_tags", queryset=CareTagType.objects.order_by("sort")))
     items, meta = _page(qs, paging)

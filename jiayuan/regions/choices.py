@@ -14,7 +14,14 @@ class Level(models.TextChoices):
     MICRO_GRID = "micro_grid", "微网格"
 
 
-LEVEL_ORDER = [Level.CITY, Level.DISTRICT, Level.STREET, Level.COMMUNITY, Level.GRID, Level.MICRO_GRID]
+LEVEL_ORDER = [
+    Level.CITY,
+    Level.DISTRICT,
+    Level.STREET,
+    Level.COMMUNITY,
+    Level.GRID,
+    Level.MICRO_GRID,
+]
 PARENT_LEVEL = {child: LEVEL_ORDER[i] for i, child in enumerate(LEVEL_ORDER[1:])}
 
 

@@ -1,4 +1,5 @@
-"""Base data (人·房): the region tree down to micro-grids, estates, buildings, households, residents.
+"""Base data (人·房): the region tree down to micro-grids, estates, buildings, households,
+residents.
 
 Rows under a grid (buildings, households, residents) carry their grid as a foreign key so the
 scoping gate filters them with one indexed join on ``Region.path``.
@@ -37,13 +38,21 @@ class Region(models.Model):
         "网格类型", max_length=12, choices=GridKind.choices, blank=True, default=""
     )
     parent = models.ForeignKey(
-        "self", verbose_name="上级", null=True, blank=True, on_delete=models.PROTECT,
+        "self",
+        verbose_name="上级",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="children",
     )
     path = models.CharField("路径", max_length=255, unique=True, editable=False)
     depth = models.PositiveSmallIntegerField("深度", editable=False, default=0)
     cluster = models.ForeignKey(
-        "Cluster", verbose_name="片区", null=True, blank=True, on_delete=models.SET_NULL,
+        "Cluster",
+        verbose_name="片区",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="communities",
     )
     boundary = models.JSONField("边界(GeoJSON)", null=True, blank=True)
@@ -59,9 +68,7 @@ class Region(models.Model):
         ordering = ["path"]
         indexes = [models.Index(fields=["level", "path"], name="region_level_path")]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(level__in=Level.values), name="region_level_valid"
-            ),
+            models.CheckConstraint(condition=Q(level__in=Level.values), name="region_level_valid"),
             models.CheckConstraint(
                 condition=Q(parent__isnull=True, level=Level.CITY) | Q(parent__isnull=False),
                 name="region_root_is_city",
@@ -75,6 +82,19 @@ class Region(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The path is derived data kept with the row. A node with children keeps its place:
+        # moving it would leave its descendants' paths stale.
+        self.path = self.compute_path()
+        self.depth = self.path.count(PATH_SEP)
+        if self.pk and self.children.exists():
+            old = Region.objects.filter(pk=self.pk).values_list("path", flat=True).first()
+            if old is not None and old != self.path:
+                from jiayuan.core.errors import JiayuanError
+
+                raise JiayuanError("有下级的区划不能改变上级或编码", code="region_has_children")
+        super().save(*args, **kwargs)
+
     @classmethod
     def scope_q(cls, scope: Scope) -> Q:
         return subtree_q("path", scope.region_paths)
@@ -85,12 +105,6 @@ class Region(models.Model):
         parent = self.parent
         assert parent is not None
         return parent.path + PATH_SEP + self.code
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # The path is derived data, kept with the row; moving a node is regions.services' job.
-        self.path = self.compute_path()
-        self.depth = self.path.count(PATH_SEP)
-        super().save(*args, **kwargs)
 
     def subtree(self) -> models.QuerySet[Region]:
         return Region.objects.filter(subtree_q("path", [self.path]))
@@ -114,7 +128,10 @@ class Cluster(models.Model):
     code = models.CharField("编码", max_length=20, unique=True)
     name = models.CharField("名称", max_length=100)
     street = models.ForeignKey(
-        Region, verbose_name="街道", on_delete=models.PROTECT, related_name="clusters",
+        Region,
+        verbose_name="街道",
+        on_delete=models.PROTECT,
+        related_name="clusters",
         limit_choices_to={"level": Level.STREET},
     )
 
@@ -139,7 +156,10 @@ class Estate(models.Model):
     code = models.CharField("编码", max_length=24, unique=True)
     name = models.CharField("名称", max_length=100)
     community = models.ForeignKey(
-        Region, verbose_name="社区", on_delete=models.PROTECT, related_name="estates",
+        Region,
+        verbose_name="社区",
+        on_delete=models.PROTECT,
+        related_name="estates",
         limit_choices_to={"level": Level.COMMUNITY},
     )
     address = models.CharField("地址", max_length=200, blank=True)
@@ -165,8 +185,11 @@ class Estate(models.Model):
         q = subtree_q("community__path", scope.region_paths)
         grid_paths = [p for p in scope.region_paths if p.count(PATH_SEP) > 3]
         if grid_paths:
-            q |= Q(pk__in=Building.objects.filter(subtree_q("grid__path", grid_paths))
-                   .values("estate_id"))
+            q |= Q(
+                pk__in=Building.objects.filter(subtree_q("grid__path", grid_paths)).values(
+                    "estate_id"
+                )
+            )
         return q
 
 
@@ -176,14 +199,25 @@ class Building(models.Model):
     code = models.CharField("楼栋编码", max_length=24, unique=True)
     name = models.CharField("楼栋名称", max_length=100)
     estate = models.ForeignKey(
-        Estate, verbose_name="小区", null=True, blank=True, on_delete=models.PROTECT,
+        Estate,
+        verbose_name="小区",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="buildings",
     )
     grid = models.ForeignKey(
-        Region, verbose_name="网格", on_delete=models.PROTECT, related_name="buildings",
+        Region,
+        verbose_name="网格",
+        on_delete=models.PROTECT,
+        related_name="buildings",
     )
     micro_grid = models.ForeignKey(
-        Region, verbose_name="微网格", null=True, blank=True, on_delete=models.SET_NULL,
+        Region,
+        verbose_name="微网格",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="micro_buildings",
     )
     address = models.CharField("地址", max_length=200)
@@ -332,8 +366,12 @@ class Resident(models.Model):
         CareTagType, verbose_name="特殊人群标签", blank=True, related_name="residents"
     )
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, verbose_name="居民账号", null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="resident",
+        settings.AUTH_USER_MODEL,
+        verbose_name="居民账号",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resident",
     )
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
@@ -355,6 +393,4 @@ class Resident(models.Model):
 
     @classmethod
     def scope_q(cls, scope: Scope) -> Q:
-        return subtree_q("grid__path", scope.region_paths) | Q(
-            household_id__in=scope.household_ids
-        )
+        return subtree_q("grid__path", scope.region_paths) | Q(household_id__in=scope.household_ids)

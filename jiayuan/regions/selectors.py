@@ -30,15 +30,11 @@ def access_region(user: Any, pk: Any) -> Region:
 
 
 def access_building(user: Any, pk: Any) -> Building:
-    return _get_visible(
-        Building.objects.select_related("grid", "estate", "micro_grid"), user, pk
-    )
+    return _get_visible(Building.objects.select_related("grid", "estate", "micro_grid"), user, pk)
 
 
 def access_household(user: Any, pk: Any) -> Household:
-    return _get_visible(
-        Household.objects.select_related("building", "unit", "grid"), user, pk
-    )
+    return _get_visible(Household.objects.select_related("building", "unit", "grid"), user, pk)
 
 
 def access_resident(user: Any, pk: Any) -> Resident:
@@ -153,7 +149,9 @@ def residents_visible(
     return qs.order_by("id")
 
 
-def present_resident(resident: Resident, *, unmasked: bool, tags: list[str] | None = None) -> dict[str, Any]:
+def present_resident(
+    resident: Resident, *, unmasked: bool, tags: list[str] | None = None
+) -> dict[str, Any]:
     """A resident as shown to a user: ID and phone masked unless ``unmasked`` (then log it)."""
     household = resident.household
     return {
@@ -176,14 +174,33 @@ def present_resident(resident: Resident, *, unmasked: bool, tags: list[str] | No
 
 
 RESIDENT_EXPORT_HEADERS = [
-    "编号", "姓名", "性别", "出生日期", "身份证号", "联系电话", "与户主关系", "住址", "网格",
-    "党员", "楼栋长", "特殊人群标签",
+    "编号",
+    "姓名",
+    "性别",
+    "出生日期",
+    "身份证号",
+    "联系电话",
+    "与户主关系",
+    "住址",
+    "网格",
+    "党员",
+    "楼栋长",
+    "特殊人群标签",
 ]
 
 
 def resident_export_row(data: dict[str, Any]) -> list[Any]:
     return [
-        data["id"], data["name"], data["gender"], data["birth_date"], data["id_number"],
-        data["phone"], data["relation"], data["address"], data["grid"], data["is_party_member"],
-        data["is_building_leader"], "、".join(data["care_tags"]),
+        data["id"],
+        data["name"],
+        data["gender"],
+        data["birth_date"],
+        data["id_number"],
+        data["phone"],
+        data["relation"],
+        data["address"],
+        data["grid"],
+        data["is_party_member"],
+        data["is_building_leader"],
+        "、".join(data["care_tags"]),
     ]

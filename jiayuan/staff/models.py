@@ -17,7 +17,9 @@ class Department(models.Model):
     name = models.CharField("名称", max_length=100)
     short_name = models.CharField("简称", max_length=20)
     region = models.ForeignKey(
-        "regions.Region", verbose_name="所属区划", on_delete=models.PROTECT,
+        "regions.Region",
+        verbose_name="所属区划",
+        on_delete=models.PROTECT,
         related_name="departments",
     )
     serves = models.ManyToManyField(
@@ -52,16 +54,26 @@ class Post(models.Model):
     """
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="用户", on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL,
+        verbose_name="用户",
+        on_delete=models.CASCADE,
         related_name="posts",
     )
     role = models.CharField("角色", max_length=24, choices=Role.choices)
     region = models.ForeignKey(
-        "regions.Region", verbose_name="所在区划/网格", null=True, blank=True,
-        on_delete=models.PROTECT, related_name="posts",
+        "regions.Region",
+        verbose_name="所在区划/网格",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="posts",
     )
     department = models.ForeignKey(
-        Department, verbose_name="所在部门", null=True, blank=True, on_delete=models.PROTECT,
+        Department,
+        verbose_name="所在部门",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="posts",
     )
     title = models.CharField("职务", max_length=50, blank=True)
@@ -81,16 +93,21 @@ class Post(models.Model):
             models.CheckConstraint(
                 condition=(
                     Q(role=Role.DEPARTMENT_OFFICER, department__isnull=False, region__isnull=True)
-                    | (~Q(role=Role.DEPARTMENT_OFFICER) & Q(department__isnull=True, region__isnull=False))
+                    | (
+                        ~Q(role=Role.DEPARTMENT_OFFICER)
+                        & Q(department__isnull=True, region__isnull=False)
+                    )
                 ),
                 name="post_at_region_or_department",
             ),
             models.UniqueConstraint(
-                fields=["user", "role", "region"], condition=Q(region__isnull=False),
+                fields=["user", "role", "region"],
+                condition=Q(region__isnull=False),
                 name="post_unique_at_region",
             ),
             models.UniqueConstraint(
-                fields=["user", "role", "department"], condition=Q(department__isnull=False),
+                fields=["user", "role", "department"],
+                condition=Q(department__isnull=False),
                 name="post_unique_at_department",
             ),
         ]

@@ -36,7 +36,10 @@ def test_unmask_is_logged_for_a_permitted_post(login, world):
     )
     log = AccessLog.objects.get()
     assert (log.username, log.action, log.model, log.count) == (
-        "grid_worker", "api", "regions.Resident", 3,
+        "grid_worker",
+        "api",
+        "regions.Resident",
+        3,
     )
     assert log.object_ids == ",".join(str(i) for i in ids)
 
@@ -67,13 +70,17 @@ def test_building_detail_outside_scope_is_404(login, world, name, building, stat
     assert resp.status_code == status
     if status == 404:
         assert resp.json() == {
-            "code": "not_found", "message": "对象不存在或不在您的管辖范围内", "field": None,
+            "code": "not_found",
+            "message": "对象不存在或不在您的管辖范围内",
+            "field": None,
         }
 
 
 def test_missing_and_out_of_scope_answer_the_same(login, world):
     client = login("grid_worker")
-    other = client.get(f"/api/v1/residents/{Resident.objects.filter(grid=world.r('grid_b1_1')).first().pk}")
+    other = client.get(
+        f"/api/v1/residents/{Resident.objects.filter(grid=world.r('grid_b1_1')).first().pk}"
+    )
     missing = client.get("/api/v1/residents/999999")
     assert other.status_code == missing.status_code == 404
     assert other.json() == missing.json()
@@ -83,7 +90,11 @@ def test_bad_filter_answers_a_code_and_chinese_message(login, world):
     client = login("street_officer")
     resp = client.get("/api/v1/households", {"rental_status": "castle"})
     assert resp.status_code == 400
-    assert resp.json() == {"code": "invalid_choice", "message": "居住状态不正确", "field": "rental_status"}
+    assert resp.json() == {
+        "code": "invalid_choice",
+        "message": "居住状态不正确",
+        "field": "rental_status",
+    }
     resp = client.get("/api/v1/residents", {"page_size": 1000})
     assert resp.status_code == 400
     assert resp.json()["field"] == "page_size"
@@ -104,7 +115,11 @@ def test_region_children_and_detail(login, world):
     assert [r["code"] for r in body["items"]] == ["370602001001001", "370602001001002"]
     detail = client.get(f"/api/v1/regions/{world.r('grid_a1_1').pk}").json()
     assert detail["path"] == [
-        "370600000000", "370602000000", "370602001000", "370602001001", "370602001001001",
+        "370600000000",
+        "370602000000",
+        "370602001000",
+        "370602001001",
+        "370602001001001",
     ]
     assert detail["boundary"]["type"] == "Polygon"
 
