@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, setup_django, time_calls, use_database  # noqa: E402
+from bench.common import emit, setup_django, time_calls, use_database
 
 
 def measure(*, scale: str, engine: str, seed: int, repeat: int, rebuild: bool) -> dict[str, Any]:
@@ -26,8 +26,8 @@ def measure(*, scale: str, engine: str, seed: int, repeat: int, rebuild: bool) -
     setup_django()
     from django.core.management import call_command
     from django.test import Client
-
     from jiayuan.regions.demo import build_demo_city
+
     from jiayuan.regions.models import Resident
     from jiayuan.staff.models import Post
 
@@ -62,7 +62,7 @@ def measure(*, scale: str, engine: str, seed: int, repeat: int, rebuild: bool) -
             ("api_page_1", "/api/v1/residents"),
         ]:
 
-            def call(url: str = url) -> None:
+            def call(url: str = url, client: Client = client) -> None:
                 response = client.get(url)
                 assert response.status_code == 200, (url, response.status_code)
 
