@@ -77,7 +77,7 @@ def test_scope_matrix(client, world, role, endpoint, grid):
 @pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
 def test_resident_account_sees_only_its_own_household(client, world, endpoint):
     """A resident's account reaches its household's records and nothing of other grids."""
-    template, kind = ENDPOINTS[endpoint]
+    template, _ = ENDPOINTS[endpoint]
     client.force_login(world.users["resident"])
     other = _ids(world, "grid_a1_1")
     assert client.get(template.format(**other)).status_code == 404
