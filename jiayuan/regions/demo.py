@@ -769,8 +769,8 @@ class _Builder:
         if adults:
             leader = (party_in_building or adults)[0]
             leader.is_building_leader = True
-        if party_in_building and rng.random() < 0.6:
-            # 楼栋党小组 in about a third of the buildings (those with party members, 60% of them).
+        if party_in_building and rng.random() < 0.35:
+            # 楼栋党小组 in about a third of the buildings (nearly all have party members).
             group = PartyOrg(
                 code=f"P{building.code}",
                 name=f"{estate_name}{building.name}党小组",
@@ -1139,7 +1139,9 @@ def _place_label(place: Any) -> str:
             .values_list("name", flat=True)
         )
         # 友谊街社区 is implied by 友谊街社区第一网格: keep only the longer name.
-        names = [n for n, nxt in zip(names, [*names[1:], ""], strict=True) if not nxt.startswith(n)]
+        names = [
+            n for i, n in enumerate(names) if i + 1 == len(names) or not names[i + 1].startswith(n)
+        ]
         return " ".join(names) or place.name
     return "—"
 
