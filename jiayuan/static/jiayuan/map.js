@@ -148,7 +148,7 @@
             },
           }).addTo(map);
           if (data.features.length) {
-            map.fitBounds(layer.getBounds(), { padding: [16, 16] });
+            map.fitBounds(layer.getBounds(), { padding: [16, 16], animate: false });
           }
           var parent = data.properties && data.properties.parent;
           if (whereEl) whereEl.textContent = parent ? parent.name : "我的管辖范围";
