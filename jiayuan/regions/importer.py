@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -82,6 +83,10 @@ MAX_ROWS = 200_000
 # Some SQLite builds allow only 999 parameters in one statement: look keys up in chunks.
 LOOKUP_CHUNK = 900
 GEOMETRY_COLUMN = "geometry"
+DB_ERROR_MESSAGE = (
+    "写入数据库时出错（可能有人同时修改了相同的数据），已全部撤销，未写入任何数据；请重新导入"
+)
+logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -701,6 +706,8 @@ class Importer:
         self.resolve()
         self.result.rows = len(self.rows)
         if self.result.errors:
+            # In file order; within a row, in the order the checks found them (sort is stable).
+            self.result.errors.sort(key=lambda e: e.row or 0)
             return
         self.result.created = sum(1 for c in self.changes if c.created)
         self.result.updated = sum(1 for c in self.changes if not c.created and c.fields)
@@ -710,12 +717,10 @@ class Importer:
         try:
             with transaction.atomic():
                 self.write()
-        except DatabaseError as exc:
-            self.result.errors.append(
-                RowError(
-                    None, "", "", f"写入数据库时出错，已全部撤销，未写入任何数据（{exc}）"[:300]
-                )
-            )
+        except DatabaseError:
+            # The database's own message may quote a key (an ID number): log it, don't report it.
+            logger.exception("base-data import of %s failed while writing", self.kind)
+            self.result.errors.append(RowError(None, "", "", DB_ERROR_MESSAGE))
             self.result.created = self.result.updated = self.result.unchanged = 0
             return
         self.result.written = True
@@ -1329,6 +1334,10 @@ def _parse_area(text: str) -> Decimal:
 class ResidentImporter(Importer):
     kind = "residents"
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.today = timezone.localdate()
+
     def parse_row(self, row: Row) -> None:
         v = row.values
         raw_id = row.cells.get("id_number", "")
@@ -1336,7 +1345,9 @@ class ResidentImporter(Importer):
             self.error(row, "id_number", "「身份证号」不能为空")
         else:
             try:
-                v["id_number"], v["birth_date"], v["gender"] = parse_id_number(raw_id)
+                v["id_number"], v["birth_date"], v["gender"] = parse_id_number(
+                    raw_id, today=self.today
+                )
             except CellError as exc:
                 self.error(row, "id_number", exc.message)
         name = self.text(row, "name", max_length=50, required=True)

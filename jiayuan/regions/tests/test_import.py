@@ -17,7 +17,13 @@ from django.db import IntegrityError
 from openpyxl import Workbook, load_workbook
 
 from jiayuan.core.errors import JiayuanError, PermissionDenied
-from jiayuan.regions.importer import SPECS, base_data_import, id_check_digit, parse_id_number
+from jiayuan.regions.importer import (
+    DB_ERROR_MESSAGE,
+    SPECS,
+    base_data_import,
+    id_check_digit,
+    parse_id_number,
+)
 from jiayuan.regions.models import Building, Household, Region, Resident, Unit
 
 ImportCommand = importlib.import_module("jiayuan.core.management.commands.import").Command
@@ -113,14 +119,14 @@ def test_regions_bad_file_reports_every_error_and_writes_nothing(world):
     )
     result = run("regions", "bad.csv", content)
     assert report(result) == [
-        (8, "code", "370602003000", "与第 2 行重复"),
         (3, "code", "37060200300", "区划编码应为 12 位数字"),
         (4, "name", "", "「name」不能为空"),
         (5, "code", "370602003002", "街道（乡镇）级编码应为前 9 位有效、其后补 0"),
-        (10, "code", "370602001001", "街道（乡镇）级编码应为前 9 位有效、其后补 0"),
-        (11, "level", "小区", "应为 市、区（市）、街道（乡镇）、社区（村） 之一"),
         (6, "code", "370611001001", "编码应以上级编码的前 9 位「370602003」开头"),
         (7, "parent_code", "370602009000", "上级区划不存在或不在您的管辖范围内"),
+        (8, "code", "370602003000", "与第 2 行重复"),
+        (10, "code", "370602001001", "街道（乡镇）级编码应为前 9 位有效、其后补 0"),
+        (11, "level", "小区", "应为 市、区（市）、街道（乡镇）、社区（村） 之一"),
     ]
     assert result.ignored_columns == ["备注"]
     assert (result.created, result.updated, result.written) == (0, 0, False)
@@ -439,7 +445,6 @@ def test_residents_bad_rows_are_reported_masked_and_nothing_is_written(world):
     )
     result = run("residents", "r.csv", content)
     assert report(result) == [
-        (8, "身份证号", "370602********" + ID_A[-4:], "与第 2 行重复"),
         (3, "身份证号", "370602********" + bad_check[-4:], "身份证号校验码不正确，请核对"),
         (4, "性别", "男", "与身份证号不符（身份证号显示为女）"),
         (
@@ -448,12 +453,13 @@ def test_residents_bad_rows_are_reported_masked_and_nothing_is_written(world):
             "*2345",
             "联系电话应为 11 位手机号或带区号的固定电话（如 0535-6212345）",
         ),
+        (6, "特殊人群标签", "低保、富豪", "未知的特殊人群标签「富豪」"),
+        (7, "户编码", "NO-SUCH", "户不存在或不在您的管辖范围内"),
+        (8, "身份证号", "370602********" + ID_A[-4:], "与第 2 行重复"),
         (9, "身份证号", "3.7060*E+17",
          "身份证号被 Excel 显示成了科学计数法，请把该列设为文本后重新填写"),
         (10, "身份证号", "370602********" + citizen_id("37060219801301006")[-4:],
          "身份证号中的出生日期不正确"),
-        (6, "特殊人群标签", "低保、富豪", "未知的特殊人群标签「富豪」"),
-        (7, "户编码", "NO-SUCH", "户不存在或不在您的管辖范围内"),
     ]  # fmt: skip
     assert Resident.objects.count() == before
     # No ID or phone number appears unmasked anywhere in the report.
@@ -559,15 +565,8 @@ def test_a_database_error_while_writing_rolls_everything_back(world, monkeypatch
     monkeypatch.setattr(Region.objects, "bulk_create", failing)
     result = run("regions", "regions.csv", content)
     assert calls == [1, 1]
-    assert report(result) == [
-        (
-            None,
-            "",
-            "",
-            "写入数据库时出错，已全部撤销，未写入任何数据"
-            "（UNIQUE constraint failed: regions_region.code）",
-        )
-    ]
+    assert report(result) == [(None, "", "", DB_ERROR_MESSAGE)]
+    assert DB_ERROR_MESSAGE.startswith("写入数据库时出错")
     assert (result.created, result.written) == (0, False)
     assert not Region.objects.filter(code__in=["370602003000", "370602003001"]).exists()
 
@@ -718,6 +717,14 @@ def test_page_without_a_file_is_a_form_error(login):
     resp = login("admin").post("/import/", {"kind": "regions"})
     assert resp.status_code == 400
     assert "这个字段是必填项。" in resp.content.decode()
+
+
+def test_page_unknown_kind_is_a_form_error(login):
+    upload = io.BytesIO(b"x\n1\n")
+    upload.name = "a.csv"
+    resp = login("admin").post("/import/", {"kind": "cats", "file": upload})
+    assert resp.status_code == 400
+    assert "选择一个有效的选项。 cats 不在可用的选项中。" in resp.content.decode()
 
 
 def test_page_template_download_has_the_chinese_headers(login):
