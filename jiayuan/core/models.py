@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class AccessLog(models.Model):
@@ -39,3 +40,76 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.get_action_display()} {self.model}"
+
+
+class CalendarDay(models.Model):
+    """工作日历的例外日: a date whose working status differs from the Mon–Fri rule.
+
+    ``holiday`` (法定节假日) is a day off, usually a weekday (a holiday on a weekend may be
+    stored too, for its name; it changes nothing). ``workday`` (调休上班) is a Saturday or
+    Sunday worked in exchange for a holiday. Every other date follows the rule: Monday to
+    Friday work, Saturday and Sunday off. The arithmetic is in ``jiayuan.core.calendar``.
+    """
+
+    class Kind(models.TextChoices):
+        WORKDAY = "workday", "调休上班"
+        HOLIDAY = "holiday", "法定节假日"
+
+    date = models.DateField("日期", unique=True)
+    kind = models.CharField("类型", max_length=10, choices=Kind.choices)
+    name = models.CharField("名称", max_length=50, blank=True)
+    source = models.CharField("来源", max_length=200, blank=True)
+    updated_at = models.DateTimeField("修改时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "节假日与调休"
+        verbose_name_plural = verbose_name
+        ordering = ["date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["workday", "holiday"]),
+                name="core_calendarday_kind_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        label = f"{self.date:%Y-%m-%d} {self.get_kind_display()}"
+        return f"{label} {self.name}" if self.name else label
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.kind == self.Kind.WORKDAY and self.date and self.date.weekday() < 5:
+            raise ValidationError(
+                {"kind": "周一至周五本来就是工作日，调休上班只能是星期六或星期日"}
+            )
+
+
+class CalendarYear(models.Model):
+    """A year whose schedule (节假日安排) is fully loaded, and where it came from.
+
+    A year without a row still works (weekends only) but the command centre shows a warning.
+    """
+
+    year = models.PositiveSmallIntegerField("年份", unique=True)
+    source = models.CharField(
+        "来源",
+        max_length=200,
+        help_text="如 chinese-calendar 1.11.0、国办发明电〔2026〕X号、文件名",
+    )
+    loaded_at = models.DateTimeField("导入时间", default=timezone.now)
+    note = models.TextField("备注", blank=True)
+
+    class Meta:
+        verbose_name = "节假日安排（年度）"
+        verbose_name_plural = verbose_name
+        ordering = ["-year"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(year__gte=1949, year__lte=2200),
+                name="core_calendaryear_year_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year}年"
