@@ -197,7 +197,7 @@ def current() -> WorkCalendar:
     If the database cannot be read (e.g. before ``migrate``) the last calendar read, or the
     plain Mon–Fri rule, is used and the problem logged: deadlines never fail for it.
     """
-    from django.db import DatabaseError
+    from django.db import DatabaseError, transaction
 
     now = time.monotonic()
     cached = _Cache.calendar
@@ -205,10 +205,12 @@ def current() -> WorkCalendar:
         return cached
     with _Cache.lock:
         try:
-            version = _version()
-            if _Cache.calendar is None or version != _Cache.version:
-                _Cache.calendar = _load()
-                _Cache.version = version
+            # A savepoint, so that a failure cannot break the caller's transaction.
+            with transaction.atomic():
+                version = _version()
+                if _Cache.calendar is None or version != _Cache.version:
+                    _Cache.calendar = _load()
+                    _Cache.version = version
             _Cache.checked_at = now
         except DatabaseError:
             logger.exception("working-day calendar could not be read; using Mon–Fri")

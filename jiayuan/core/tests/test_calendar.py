@@ -415,12 +415,17 @@ def test_schedule_csv_round_trips(seeded):
 # The command
 
 
-def test_command_import_status_show(seeded, tmp_path):
+def test_command_import_status_show(seeded, tmp_path, time_machine):
+    time_machine.move_to(dt.datetime(2026, 11, 23, 9, tzinfo=SH))
     path = tmp_path / "2027.csv"
     path.write_text(FILE_2027, encoding="utf-8")
     out = io.StringIO()
     call_command("calendar", "status", stdout=out)
-    assert f"提醒：{WARNING_2027}" in out.getvalue() or "近期所需年份均已导入" in out.getvalue()
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["年份", "导入时间", "来源"]
+    assert lines[1].startswith("2004–2026  ")
+    assert lines[1].endswith("  chinese-calendar 1.11.0")
+    assert lines[2] == f"提醒：{WARNING_2027}"
     out = io.StringIO()
     call_command("calendar", "import", str(path), "--source", "测试", stdout=out)
     assert out.getvalue().strip() == "导入完成。2027年共 4 行：新增 4，修改 0，删除 0，未变 0。"
@@ -432,8 +437,9 @@ def test_command_import_status_show(seeded, tmp_path):
     assert lines[3].split() == ["2027-02-06", "星期六", "调休上班", "春节"]
     out = io.StringIO()
     call_command("calendar", "status", stdout=out)
-    assert "2027  " in out.getvalue()
-    assert "测试" in out.getvalue()
+    lines = out.getvalue().splitlines()
+    assert lines[2].split() == ["2027", "2026-11-23", "09:00", "测试"]
+    assert lines[3] == "近期所需年份均已导入。"
 
 
 def test_command_bad_file_prints_report_and_fails(seeded, tmp_path):
@@ -554,3 +560,17 @@ def test_working_days_between_matches_counting_day_by_day(a, span):
         assert by_hand == sum(
             chinese_calendar.is_workday(a + dt.timedelta(days=i)) for i in range(1, span + 1)
         )
+
+
+def test_unreadable_database_falls_back_to_weekends_and_keeps_the_transaction(seeded, monkeypatch):
+    from django.db import DatabaseError
+
+    def broken():
+        CalendarDay.objects.raw("SELECT * FROM no_such_table").__iter__().__next__()
+
+    monkeypatch.setattr(calendar, "_version", broken)
+    with transaction.atomic():
+        assert calendar.is_working_day(dt.date(2026, 10, 1)) is True  # Thursday, by the rule
+        assert CalendarYear.objects.count() == 23  # the transaction still works
+    with pytest.raises(DatabaseError):
+        broken()

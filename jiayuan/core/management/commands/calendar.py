@@ -80,10 +80,16 @@ class Command(BaseCommand):
         from jiayuan.core.models import CalendarYear
 
         calendar.reload()
-        rows = [
-            [y.year, timezone.localtime(y.loaded_at).strftime("%Y-%m-%d %H:%M"), y.source]
-            for y in CalendarYear.objects.order_by("year")
-        ]
+        rows: list[list[Any]] = []
+        for y in CalendarYear.objects.order_by("year"):
+            loaded = timezone.localtime(y.loaded_at).strftime("%Y-%m-%d %H:%M")
+            last = rows[-1] if rows else None
+            # Consecutive years from the same source and load time share one line (2004–2026).
+            if last and last[3] == y.year - 1 and last[1:3] == [loaded, y.source]:
+                last[0], last[3] = f"{str(last[0])[:4]}–{y.year}", y.year
+            else:
+                rows.append([str(y.year), loaded, y.source, y.year])
+        rows = [r[:3] for r in rows]
         if rows:
             self.stdout.write(format_table(["年份", "导入时间", "来源"], rows))
         else:
