@@ -56,10 +56,18 @@ def square(lng: float, lat: float, size: float = 0.01) -> dict[str, Any]:
     }
 
 
+def _id_number(k: int) -> str:
+    """A valid 18-digit ID number (GB 11643 check digit), unique within a world."""
+    from jiayuan.regions.importer import id_check_digit
+
+    first17 = f"37060219800101{k % 1000:03d}"
+    return first17 + id_check_digit(first17)
+
+
 def building(grid: Region, *, households: int = 2, residents_each: int = 2, **kw: Any) -> Building:
     n = next(_seq)
     b = Building.objects.create(
-        code=f"{grid.code}B{n:04d}",
+        code=f"{grid.code}B{n % 10000:04d}",
         name=f"{n}号楼",
         grid=grid,
         address=kw.pop("address", f"测试路{n}号"),
@@ -83,7 +91,7 @@ def building(grid: Region, *, households: int = 2, residents_each: int = 2, **kw
                 household=hh,
                 grid=grid,
                 name=f"居民{k}",
-                id_number=f"37060219800101{k:04d}",
+                id_number=_id_number(k),
                 phone=f"138{k:08d}",
                 gender="M" if r % 2 == 0 else "F",
             )
