@@ -45,10 +45,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
     "jiayuan.core",
     "jiayuan.regions",
     "jiayuan.staff",
     "jiayuan.party",
+    "jiayuan.tickets",
+    "jiayuan.notifications",
+    "jiayuan.open311",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +167,16 @@ CACHES = {
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
+}
+
+# Background work (SLA sweeps, notifications) goes through one task interface: django-tasks.
+# The database backend works on the embedded default (run `jiayuan worker`); set
+# JIAYUAN_TASK_BACKEND=django_tasks.backends.immediate.ImmediateBackend to run tasks inline.
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("JIAYUAN_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
 }
 
 # Public URL used in QR codes printed on building boards (一牌四公开).

@@ -31,14 +31,19 @@ class Scope:
 
     everything: bool = False
     region_paths: tuple[str, ...] = ()
+    # Region posts only (without the areas departments serve): what a post is answerable for.
+    own_region_paths: tuple[str, ...] = ()
     department_ids: tuple[int, ...] = ()
     household_ids: tuple[int, ...] = ()
     can_view_personal: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
+    user_id: int | None = None
 
     @property
     def is_empty(self) -> bool:
-        return not (self.everything or self.region_paths or self.household_ids)
+        return not (
+            self.everything or self.region_paths or self.household_ids or self.user_id is not None
+        )
 
 
 EMPTY_SCOPE = Scope()

@@ -30,7 +30,9 @@ def build_scope(user: Any) -> Scope:
     posts = active_posts(user)
     roles = frozenset(p.role for p in posts)
     if user.is_superuser or Role.ADMIN in roles:
-        return Scope(everything=True, can_view_personal=True, roles=roles | {Role.ADMIN})
+        return Scope(
+            everything=True, can_view_personal=True, roles=roles | {Role.ADMIN}, user_id=user.pk
+        )
     paths: list[str] = []
     departments: list[int] = []
     for post in posts:
@@ -40,6 +42,7 @@ def build_scope(user: Any) -> Scope:
             paths.append(post.region.path)
         if post.department_id is not None:
             departments.append(post.department_id)
+    own_paths = tuple(paths)
     if departments:
         from jiayuan.regions.models import Region
 
@@ -52,8 +55,10 @@ def build_scope(user: Any) -> Scope:
         households = (resident,)
     return Scope(
         region_paths=tuple(paths),
+        own_region_paths=own_paths,
         department_ids=tuple(departments),
         household_ids=households,
         can_view_personal=any(p.can_view_personal for p in posts),
         roles=roles,
+        user_id=user.pk,
     )

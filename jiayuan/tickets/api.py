@@ -1,0 +1,5 @@
+"""Tickets API (filled in by the pipeline work)."""
+
+from ninja import Router
+
+router = Router()

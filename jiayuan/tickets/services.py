@@ -1,0 +1,204 @@
+"""Writes of the request pipeline that are not transitions: intake (ticket_create)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from jiayuan.core.errors import JiayuanError
+from jiayuan.regions.choices import Level as RegionLevel
+from jiayuan.regions.models import Building, Household, Region
+from jiayuan.tickets import sla
+from jiayuan.tickets.choices import Channel, Level, State, Urgency
+from jiayuan.tickets.events import GENESIS, build_event
+from jiayuan.tickets.models import Category, DailyCounter, Ticket
+from jiayuan.tickets.workflow import level_of
+
+NUMBER_PREFIX = "J"
+MAX_TITLE = 120
+MAX_TEXT = 5000
+
+
+def next_ticket_number(*, now: dt.datetime) -> str:
+    """J + local date + a 6-digit daily sequence: J20261123000042. Safe under concurrency: the
+    counter is bumped by one UPDATE … SET value = value + 1."""
+    day = timezone.localtime(now).date()
+    with transaction.atomic():
+        if not DailyCounter.objects.filter(day=day).update(value=F("value") + 1):
+            try:
+                with transaction.atomic():
+                    DailyCounter.objects.create(day=day, value=1)
+            except IntegrityError:
+                DailyCounter.objects.filter(day=day).update(value=F("value") + 1)
+        value = DailyCounter.objects.get(day=day).value
+    return f"{NUMBER_PREFIX}{day:%Y%m%d}{value:06d}"
+
+
+@dataclass
+class Intake:
+    ticket: Ticket
+    created: bool
+
+
+def _root_for(building: Building | None) -> Region | None:
+    """Where an unlocated ticket waits for triage: the district of its building, or the city."""
+    if building is not None:
+        codes = building.grid.ancestor_codes()
+        district = Region.objects.filter(code__in=codes, level=RegionLevel.DISTRICT).first()
+        if district is not None:
+            return district
+    return Region.objects.filter(level=RegionLevel.CITY).order_by("id").first()
+
+
+def ticket_create(
+    *,
+    channel: str,
+    title: str,
+    description: str,
+    reporter: Any = None,
+    reporter_name: str = "",
+    reporter_phone: str = "",
+    anonymous: bool = False,
+    confidential: bool = False,
+    category: Category | None = None,
+    urgency: str = Urgency.NORMAL,
+    building: Building | None = None,
+    household: Household | None = None,
+    grid: Region | None = None,
+    lng: float | None = None,
+    lat: float | None = None,
+    address: str = "",
+    external_ref: str = "",
+    idempotency_scope: str = "",
+    idempotency_key: str = "",
+    created_at: dt.datetime | None = None,
+    actor_label: str = "",
+) -> Intake:
+    """Intake (受理): one ticket from any channel, assigned to its grid when the grid is known,
+    otherwise put in the triage queue (待分拨). A repeated ``idempotency_key`` (per scope) or a
+    repeated ``external_ref`` (per channel) returns the ticket created the first time."""
+    if channel not in Channel.values:
+        raise JiayuanError("来源渠道不正确", code="invalid_choice", field="channel")
+    title = (title or "").strip()
+    description = (description or "").strip()
+    if not description:
+        raise JiayuanError("请填写诉求内容", code="required", field="description")
+    if len(description) > MAX_TEXT:
+        raise JiayuanError(
+            f"诉求内容过长（最多{MAX_TEXT}字）", code="too_long", field="description"
+        )
+    title = (title or description[:30])[:MAX_TITLE]
+    if urgency not in Urgency.values:
+        raise JiayuanError("紧急程度不正确", code="invalid_choice", field="urgency")
+    if lat is not None and not -90 <= lat <= 90:
+        raise JiayuanError("纬度超出范围", code="invalid", field="lat")
+    if lng is not None and not -180 <= lng <= 180:
+        raise JiayuanError("经度超出范围", code="invalid", field="long")
+    if not anonymous and not reporter and not reporter_phone:
+        raise JiayuanError("请留下联系电话，或选择匿名反映", code="required", field="phone")
+
+    existing = _existing(channel, external_ref, idempotency_scope, idempotency_key)
+    if existing is not None:
+        return Intake(existing, False)
+
+    if household is not None:
+        building = household.building
+    if building is not None:
+        grid = building.grid
+        if lng is None and lat is None:
+            lng, lat = building.lng, building.lat
+        address = address or building.address
+    if category is not None and category.urgent:
+        urgency = Urgency.URGENT
+    now = created_at or timezone.now()
+
+    owner: Region | None
+    if grid is not None:
+        owner, state = grid, State.ASSIGNED
+    else:
+        owner, state = _root_for(building), State.TRIAGE
+    fields: dict[str, Any] = {}
+    if state == State.ASSIGNED:
+        policy = sla.policy_for(category=category, region=owner)
+        due = sla.deadlines(policy=policy, start=now, urgent=urgency == Urgency.URGENT)
+        fields = {
+            "accept_due": due.accept_due,
+            "resolve_due": due.resolve_due,
+            "feedback_due": due.feedback_due,
+            "deadline_gen": 1,
+        }
+    try:
+        with transaction.atomic():
+            ticket = Ticket.objects.create(
+                number=next_ticket_number(now=now),
+                channel=channel,
+                category=category,
+                title=title,
+                description=description,
+                urgency=urgency,
+                reporter=reporter if getattr(reporter, "is_authenticated", False) else None,
+                reporter_name=reporter_name.strip()[:50],
+                reporter_phone=reporter_phone.strip()[:20],
+                anonymous=anonymous,
+                confidential=confidential,
+                building=building,
+                household=household,
+                lng=lng,
+                lat=lat,
+                address=address[:200],
+                grid=grid,
+                state=state,
+                level=level_of(owner) if owner is not None else Level.DISTRICT,
+                owner_region=owner,
+                external_ref=external_ref,
+                idempotency_scope=idempotency_scope,
+                idempotency_key=idempotency_key,
+                created_at=now,
+                updated_at=now,
+                version=1,
+                **fields,
+            )
+            event = build_event(
+                ticket=ticket,
+                seq=1,
+                prev_hash=GENESIS,
+                at=now,
+                actor=ticket.reporter,
+                actor_label=actor_label or Channel(channel).label,
+                action="submit",
+                from_state="",
+                to_state=state,
+                from_level="",
+                to_level=ticket.level,
+                to_region=owner,
+                note="",
+                data={"channel": channel, "located": grid is not None},
+            )
+            event.save(force_insert=True)
+            Ticket.objects.filter(pk=ticket.pk).update(last_hash=event.hash)
+            ticket.last_hash = event.hash
+    except IntegrityError:
+        # A concurrent retry with the same key won the race: answer with its ticket.
+        existing = _existing(channel, external_ref, idempotency_scope, idempotency_key)
+        if existing is None:
+            raise
+        return Intake(existing, False)
+    from jiayuan.tickets import notify
+
+    transaction.on_commit(lambda: notify.ticket_changed(ticket_id=ticket.pk, seq=1))
+    return Intake(ticket, True)
+
+
+def _existing(channel: str, external_ref: str, scope: str, key: str) -> Ticket | None:
+    if key:
+        found = Ticket.objects.filter(idempotency_scope=scope, idempotency_key=key).first()
+        if found is not None:
+            return found
+    if external_ref:
+        return Ticket.objects.filter(channel=channel, external_ref=external_ref).first()
+    return None
