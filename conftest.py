@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
 
 from jiayuan.core.testing import World, build_world
+
+# Data that migrations seed (care-tag types, categories and SLA policies, the holiday calendar).
+# A transactional test (live_server, concurrency tests) flushes every table when it ends; these
+# seeders put the data back so later tests in the same process see what migrate gave them.
+SEEDERS = [
+    ("jiayuan.regions.migrations.0002_care_tag_types", "add_types"),
+    ("jiayuan.tickets.migrations.0002_categories_and_default_policy", "seed"),
+    ("jiayuan.core.migrations.0003_calendar_seed", "seed"),
+]
+
+
+def reseed() -> None:
+    from django.apps import apps
+
+    for module, function in SEEDERS:
+        getattr(importlib.import_module(module), function)(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _reseed_after_flush(request: Any) -> Any:
+    yield
+    if {"transactional_db", "live_server"} & set(request.fixturenames):
+        blocker = request.getfixturevalue("django_db_blocker")
+        with blocker.unblock():
+            reseed()
+            from jiayuan.core import calendar
+
+            calendar.reload()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_calendar_cache() -> None:
+    """The calendar is cached per process; a test must not see another test's rows."""
+    from jiayuan.core import calendar
+
+    calendar.reload()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -23,8 +65,3 @@ def login(client: Any, world: World) -> Any:
         return client
 
     return _login
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
