@@ -32,7 +32,9 @@ def plan(headline: bool, engines: list[str]) -> list[tuple[str, list[str]]]:
     for engine in engines:
         for scale in demo_scales:
             runs.append(("demo_data", ["--scale", scale, "--engine", engine]))
-        runs.append(("resident_list", ["--scale", list_scale, "--engine", engine, "--rebuild"]))
+        # Reuse the city the demo_data run just built at the same scale; build it otherwise.
+        rebuild = [] if list_scale in demo_scales else ["--rebuild"]
+        runs.append(("resident_list", ["--scale", list_scale, "--engine", engine, *rebuild]))
     return runs
 
 
