@@ -96,9 +96,10 @@ class MapLayer:
 def map_layer(user: Any, *, parent_id: Any = None) -> MapLayer:
     """Grid map (网格图) features in scope.
 
-    With ``parent_id``: the children of that node. Without: the grids of the user's scope, or,
-    when they are more than ``MAP_FEATURE_CAP``, its communities (or streets) instead, so a city
-    or district post gets a map it can drill into rather than a payload of ten thousand grids.
+    With ``parent_id``: the children of that node. Without: the grids of the user's scope (the
+    micro-grids when it holds no whole grid), or, when they are more than ``MAP_FEATURE_CAP``, its
+    communities (or streets) instead, so a city or district post gets a map it can drill into
+    rather than a payload of ten thousand grids.
     """
     visible = Region.objects.visible_to(user)
     parent: Region | None = None
@@ -108,10 +109,15 @@ def map_layer(user: Any, *, parent_id: Any = None) -> MapLayer:
         level = qs.values_list("level", flat=True).first() or Level.GRID
     else:
         level = Level.GRID
-        for candidate in (Level.GRID, Level.COMMUNITY, Level.STREET, Level.DISTRICT):
-            level = candidate
-            if visible.filter(level=candidate).count() <= MAP_FEATURE_CAP:
-                break
+        n_grids = visible.filter(level=Level.GRID).count()
+        if n_grids == 0:
+            # A post at a micro-grid (a building leader's) sees no whole grid: show its own.
+            level = Level.MICRO_GRID
+        elif n_grids > MAP_FEATURE_CAP:
+            for candidate in (Level.COMMUNITY, Level.STREET, Level.DISTRICT):
+                level = candidate
+                if visible.filter(level=candidate).count() <= MAP_FEATURE_CAP:
+                    break
         qs = visible.filter(level=level)
     rows = list(
         qs.only(
@@ -151,11 +157,17 @@ def map_layer(user: Any, *, parent_id: Any = None) -> MapLayer:
     return layer
 
 
+def display_name(user: Any) -> str:
+    """A person's name the Chinese way (family name first, no space), else the username."""
+    name = f"{user.last_name}{user.first_name}".strip()
+    return name or user.get_username()
+
+
 def _grid_workers(grid: Region, user: Any | None) -> list[dict[str, str]]:
     posts = Post.objects.all() if user is None else Post.objects.visible_to(user)
     return [
         {
-            "name": p.user.get_full_name() or p.user.get_username(),
+            "name": display_name(p.user),
             "title": p.title or p.get_role_display(),
             "work_phone": p.work_phone,
         }

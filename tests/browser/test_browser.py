@@ -48,17 +48,22 @@ def browser() -> Iterator[Any]:
             browser.close()
 
 
-def test_grid_worker_map_card_board_and_public_page(live_server, transactional_db, browser):
+def test_grid_worker_map_card_board_and_public_page(transactional_db, live_server, browser):
+    from django.db import connections
+
     from jiayuan.core.testing import build_world
     from jiayuan.staff.choices import Role
 
     world = build_world()
     gw = world.users["grid_worker"]
-    gw.first_name = "王网格"
-    gw.save(update_fields=["first_name"])
+    gw.last_name, gw.first_name = "王", "网格"  # shown family name first: 王网格
+    gw.save(update_fields=["last_name", "first_name"])
     gw.posts.filter(role=Role.GRID_WORKER).update(work_phone="0535-6661234")
     grid = world.r("grid_a1_1")
     board_building = world.buildings["a1_1"]
+    # With Playwright's loop running, the ORM calls above got a connection of their own that
+    # pytest-django does not know about; close it, or PostgreSQL cannot drop the test database.
+    connections.close_all()
     SHOTS.mkdir(parents=True, exist_ok=True)
 
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")

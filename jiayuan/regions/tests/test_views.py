@@ -32,8 +32,8 @@ HX_RESULTS = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"}
 def staffed(world: Any) -> Any:
     """The world with a named grid worker (work phone), a building leader and a party branch."""
     gw = world.users["grid_worker"]
-    gw.first_name = "王网格"
-    gw.save(update_fields=["first_name"])
+    gw.last_name, gw.first_name = "王", "网格"  # shown family name first: 王网格
+    gw.save(update_fields=["last_name", "first_name"])
     gw.posts.filter(role=Role.GRID_WORKER).update(work_phone="0535-6661234")
     b = world.buildings["a1_1"]
     leader = Resident.objects.filter(household__building=b).order_by("id")[0]

@@ -75,8 +75,9 @@
 
     var legend = L.control({ position: "bottomright" });
     legend.onAdd = function () {
-      var div = L.DomUtil.create("div", "legend");
-      var html = "<b>户数（综合网格）</b><br>";
+      var div = L.DomUtil.create("details", "legend");
+      if (window.innerWidth >= 640) div.open = true;
+      var html = "<summary>图例</summary><b>户数（综合网格）</b><br>";
       HOUSEHOLD_STEPS.forEach(function (s) {
         html += '<i style="background:' + s[1] + '"></i>' + s[2] + "<br>";
       });
@@ -85,6 +86,7 @@
         html += '<i style="background:' + KIND_COLOURS[k] + '"></i>' + KIND_LABELS[k] + "<br>";
       });
       div.innerHTML = html;
+      L.DomEvent.disableClickPropagation(div);
       return div;
     };
     legend.addTo(map);
