@@ -17,9 +17,7 @@ class Open311Config(AppConfig):
         def _drop(**kwargs: object) -> None:
             invalidate()
 
-        post_save.connect(
-            _drop, sender=Region, dispatch_uid="open311_grid_index_save", weak=False
-        )
+        post_save.connect(_drop, sender=Region, dispatch_uid="open311_grid_index_save", weak=False)
         post_delete.connect(
             _drop, sender=Region, dispatch_uid="open311_grid_index_delete", weak=False
         )
