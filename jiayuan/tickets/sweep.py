@@ -1,0 +1,309 @@
+"""The SLA sweep (时限巡检): warn before a deadline, act once it has passed, archive what the
+reporter never rated. Run by ``jiayuan sla sweep`` and by ``jiayuan worker`` in its loop.
+
+The deadline in force (``phase``) depends on where the ticket stands:
+
+======================  ==================  =====
+state                   deadline            phase
+======================  ==================  =====
+assigned, called_up     ``accept_due``      0
+in_progress, dispatched ``resolve_due``     1
+supervised (any open)   ``supervise_due``   2
+======================  ==================  =====
+
+Exactly once, however many sweepers run: each warning and each overdue action is claimed with a
+conditional UPDATE (STYLE habit 5) that moves ``warned_gen`` / ``overdue_gen`` up to the
+ticket's *mark*, ``deadline_gen * 3 + phase``, only if it is still below it::
+
+    UPDATE ticket SET overdue_gen = :mark
+     WHERE id = :id AND deadline_gen = :gen AND state = :state AND supervised = :sup
+       AND <deadline> <= :now AND overdue_gen < :mark
+
+One sweeper's UPDATE changes the row, every other one changes nothing and moves on. The mark
+includes the phase because accepting a ticket or supervising it switches to another deadline
+without changing any deadline value (so without bumping ``deadline_gen``); within one
+``deadline_gen`` the phase only goes up (0 → 1 → 2), so marks only grow.
+
+The claim and the action run in one transaction (one savepoint per ticket inside one transaction
+per batch), so a claim is never left without its action unless the action itself was refused
+because someone changed the ticket meanwhile (``Conflict``), which is logged and fine: the person
+who changed it acted. Notifications are queued after commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, DateTimeField, F, IntegerField, Max, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from jiayuan.core import calendar
+from jiayuan.notifications import recipients
+from jiayuan.notifications.models import Kind
+from jiayuan.notifications.services import notify_users
+from jiayuan.tickets import sla
+from jiayuan.tickets.choices import Level, State
+from jiayuan.tickets.models import SlaPolicy, Ticket
+from jiayuan.tickets.workflow import Conflict, InvalidTransition, transition
+
+logger = logging.getLogger(__name__)
+
+ACCEPT_STATES = [State.ASSIGNED, State.CALLED_UP]
+RESOLVE_STATES = [State.IN_PROGRESS, State.DISPATCHED]
+SWEPT_STATES = ACCEPT_STATES + RESOLVE_STATES
+CALL_UP_LEVELS = {Level.GRID, Level.COMMUNITY, Level.STREET}
+PHASES = 3
+DUE_FIELDS = {0: "accept_due", 1: "resolve_due", 2: "supervise_due"}
+DUE_LABELS = {0: "签收期限", 1: "办结期限", 2: "督办期限"}
+BATCH_SIZE = 500
+
+CALL_UP_NOTE = "超期未办结，系统自动呼叫上级"
+SUPERVISE_NOTE = "超期自动督办"
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did: warnings sent, overdue actions taken (including notify-only ones),
+    unrated tickets archived, claims whose action lost to a concurrent change, and the calendar
+    warning of the day (a year without holiday data), if any."""
+
+    warned: int = 0
+    overdue_actions: int = 0
+    archived: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    calendar_warning: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "warned": self.warned,
+            "overdue_actions": self.overdue_actions,
+            "archived": self.archived,
+            "conflicts": self.conflicts,
+            "errors": self.errors,
+            "calendar_warning": self.calendar_warning,
+        }
+
+
+def phase_of(ticket: Ticket) -> int:
+    if ticket.supervised:
+        return 2
+    return 0 if ticket.state in ACCEPT_STATES else 1
+
+
+def _phase_expr() -> Case:
+    return Case(
+        When(supervised=True, then=Value(2)),
+        When(state__in=ACCEPT_STATES, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+
+
+def _due_expr() -> Case:
+    return Case(
+        When(supervised=True, then=F("supervise_due")),
+        When(state__in=ACCEPT_STATES, then=F("accept_due")),
+        default=F("resolve_due"),
+        output_field=DateTimeField(),
+    )
+
+
+def due_tickets(*, now: dt.datetime, horizon: dt.timedelta) -> QuerySet[Ticket]:
+    """Open tickets whose deadline in force falls before ``now + horizon`` and that still have an
+    unclaimed warning, or an unclaimed overdue action when the deadline has passed."""
+    return (
+        Ticket.objects.filter(state__in=SWEPT_STATES)
+        .alias(
+            sweep_due=_due_expr(),
+            sweep_mark=F("deadline_gen") * PHASES + _phase_expr(),
+        )
+        .filter(sweep_due__lte=now + horizon)
+        .filter(
+            Q(warned_gen__lt=F("sweep_mark"))
+            | Q(overdue_gen__lt=F("sweep_mark"), sweep_due__lte=now)
+        )
+    )
+
+
+def unrated_tickets(*, now: dt.datetime) -> QuerySet[Ticket]:
+    """Resolved tickets past their feedback deadline without a rating (默认满意归档)."""
+    return Ticket.objects.filter(state=State.RESOLVED, feedback_due__lte=now, rating="")
+
+
+def _batches(qs: QuerySet[Ticket], size: int) -> Iterator[list[Ticket]]:
+    """Keyset batches by id: each batch is a fresh query, so rows changed by the previous batch
+    are read as they are now (SQLite gives no isolation between a cursor and writes on the same
+    connection, which rules out one long ``.iterator()`` over rows being updated)."""
+    last = 0
+    while True:
+        batch = list(qs.filter(pk__gt=last).order_by("pk")[:size])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1].pk
+
+
+class _Policies:
+    """``sla.policy_for`` once per (category, owner region) during one sweep."""
+
+    def __init__(self) -> None:
+        self.cache: dict[tuple[int | None, int | None], SlaPolicy] = {}
+
+    def __call__(self, ticket: Ticket) -> SlaPolicy:
+        key = (ticket.category_id, ticket.owner_region_id)
+        policy = self.cache.get(key)
+        if policy is None:
+            policy = sla.policy_for(category=ticket.category, region=ticket.owner_region)
+            self.cache[key] = policy
+        return policy
+
+
+def max_warn_hours() -> int:
+    stored = SlaPolicy.objects.aggregate(m=Max("warn_before_hours"))["m"] or 0
+    return max(stored, sla.DEFAULT_POLICY.warn_before_hours)
+
+
+def sla_sweep(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE) -> SweepResult:
+    """One pass over every due ticket (see the module docstring). Safe to run concurrently."""
+    now = now or timezone.now()
+    result = SweepResult(calendar_warning=calendar.calendar_warning(timezone.localdate(now)))
+    if result.calendar_warning:
+        logger.warning("calendar: %s", result.calendar_warning)
+    policies = _Policies()
+    horizon = dt.timedelta(hours=max_warn_hours())
+    due = due_tickets(now=now, horizon=horizon).select_related("owner_region", "category")
+    for batch in _batches(due, batch_size):
+        with transaction.atomic():
+            for ticket in batch:
+                _sweep_one(ticket, now=now, policy=policies(ticket), result=result)
+    for batch in _batches(unrated_tickets(now=now).select_related("owner_region"), batch_size):
+        with transaction.atomic():
+            for ticket in batch:
+                _archive_one(ticket, now=now, result=result)
+    logger.info("sla sweep at %s: %s", now.isoformat(), result.as_dict())
+    return result
+
+
+def _claim(ticket: Ticket, *, counter: str, mark: int, due_q: Q, extra: dict[str, int]) -> bool:
+    """The conditional UPDATE that exactly one sweeper wins."""
+    return bool(
+        Ticket.objects.filter(
+            due_q,
+            pk=ticket.pk,
+            deadline_gen=ticket.deadline_gen,
+            state=ticket.state,
+            supervised=ticket.supervised,
+            **{f"{counter}__lt": mark},
+        ).update(**{counter: mark}, **extra)
+    )
+
+
+def _sweep_one(ticket: Ticket, *, now: dt.datetime, policy: SlaPolicy, result: SweepResult) -> None:
+    phase = phase_of(ticket)
+    field = DUE_FIELDS[phase]
+    due: dt.datetime | None = getattr(ticket, field)
+    if due is None:
+        return
+    mark = ticket.deadline_gen * PHASES + phase
+    try:
+        with transaction.atomic():
+            if due <= now:
+                if ticket.overdue_gen >= mark:
+                    return
+                # Past the deadline a warning is moot: the overdue claim takes the warning too.
+                if _claim(
+                    ticket,
+                    counter="overdue_gen",
+                    mark=mark,
+                    due_q=Q(**{f"{field}__lte": now}),
+                    extra={"warned_gen": mark},
+                ):
+                    _overdue(ticket, now=now, policy=policy, phase=phase, mark=mark, result=result)
+                return
+            warn_from = due - dt.timedelta(hours=policy.warn_before_hours)
+            if now < warn_from or ticket.warned_gen >= mark:
+                return
+            if _claim(
+                ticket,
+                counter="warned_gen",
+                mark=mark,
+                due_q=Q(**{f"{field}__gt": now, f"{field}__lte": now + (due - warn_from)}),
+                extra={},
+            ):
+                local = timezone.localtime(due)
+                notify_users(
+                    ticket=ticket,
+                    kind=Kind.WARNING,
+                    user_ids=recipients.actors_of(ticket),
+                    title=f"即将超期：{ticket.number} {ticket.title}",
+                    body=f"{DUE_LABELS[phase]} {local:%Y-%m-%d %H:%M}，请抓紧办理",
+                    key=f"warning:{ticket.pk}:{mark}",
+                    now=now,
+                )
+                result.warned += 1
+    except Exception:  # one bad ticket must not stop the sweep; its claim was rolled back
+        result.errors += 1
+        logger.exception("sla sweep: ticket %s failed", ticket.pk)
+
+
+def _overdue(
+    ticket: Ticket,
+    *,
+    now: dt.datetime,
+    policy: SlaPolicy,
+    phase: int,
+    mark: int,
+    result: SweepResult,
+) -> None:
+    """Apply the policy's auto action for a claimed overdue deadline."""
+    action = policy.auto_action
+    try:
+        if phase == 2 or action == SlaPolicy.AutoAction.NONE:
+            # A missed supervision deadline (or a notify-only policy) is told, not re-supervised.
+            notify_users(
+                ticket=ticket,
+                kind=Kind.OVERDUE,
+                user_ids=recipients.actors_of(ticket),
+                title=f"已超期：{ticket.number} {ticket.title}",
+                body=f"{DUE_LABELS[phase]}已过，请尽快办理",
+                key=f"overdue:{ticket.pk}:{mark}",
+                now=now,
+            )
+        elif (
+            action == SlaPolicy.AutoAction.CALL_UP
+            and ticket.state == State.IN_PROGRESS
+            and ticket.level in CALL_UP_LEVELS
+        ):
+            try:
+                transition(ticket, "call_up", system=True, now=now, note=CALL_UP_NOTE)
+            except InvalidTransition:  # no rung above: supervise instead
+                transition(ticket, "supervise", system=True, now=now, days=1, note=SUPERVISE_NOTE)
+        else:
+            # "supervise", and "call_up" where the table has no call-up (not yet accepted, with
+            # departments, at the top of the ladder).
+            transition(ticket, "supervise", system=True, now=now, days=1, note=SUPERVISE_NOTE)
+    except (Conflict, InvalidTransition) as exc:
+        result.conflicts += 1
+        logger.info("sla sweep: ticket %s changed meanwhile (%s)", ticket.pk, exc)
+        return
+    result.overdue_actions += 1
+
+
+def _archive_one(ticket: Ticket, *, now: dt.datetime, result: SweepResult) -> None:
+    """逾期未评价，默认满意归档. ``transition``'s versioned UPDATE is the claim here."""
+    try:
+        with transaction.atomic():
+            transition(ticket, "archive", system=True, now=now)
+        result.archived += 1
+    except (Conflict, InvalidTransition) as exc:
+        result.conflicts += 1
+        logger.info("sla sweep: ticket %s not archived (%s)", ticket.pk, exc)
+    except Exception:
+        result.errors += 1
+        logger.exception("sla sweep: ticket %s could not be archived", ticket.pk)
