@@ -270,6 +270,29 @@ def _region_arg(data: dict[str, Any], key: str = "region") -> Region:
     return region
 
 
+def _check_region_reach(actor: Actor, region: Region, field: str = "region") -> None:
+    """A target region must lie inside the acting post's own subtree (admins reach all)."""
+    if actor.user is None or _is_admin(actor.user):
+        return
+    post_region = actor.post.region if actor.post is not None else None
+    if post_region is None or not _path_under(region.path, post_region.path):
+        raise JiayuanError("目标单位不在您的管辖范围内", code="out_of_scope", field=field)
+
+
+def _check_department_reach(ticket: Ticket, departments: list[Department]) -> None:
+    """A department can be dispatched to when it sits on the ticket's branch of the tree: at an
+    ancestor of the ticket's current owner (区级部门 for a street) or below it."""
+    owner = ticket.owner_region
+    if owner is None:
+        return
+    for dept in departments:
+        dept_path = dept.region.path
+        if not (_path_under(owner.path, dept_path) or _path_under(dept_path, owner.path)):
+            raise JiayuanError(
+                f"{dept.name}不负责该区域，不能派单", code="out_of_scope", field="lead"
+            )
+
+
 def _departments_arg(data: dict[str, Any], ticket: Ticket) -> tuple[Department, list[Department]]:
     lead = data.get("lead")
     co = data.get("co") or []
@@ -319,6 +342,7 @@ def _dispatch_change(
     ticket: Ticket, data: dict[str, Any], now: dt.datetime, action_note: str
 ) -> Change:
     lead, co = _departments_arg(data, ticket)
+    _check_department_reach(ticket, [lead, *co])
     origin = ticket.owner_region
     assert origin is not None
     policy = sla.policy_for(category=ticket.category, region=origin)
@@ -342,6 +366,7 @@ def _dispatch_change(
 
 def effect_assign(ticket: Ticket, actor: Actor, data: dict[str, Any], now: dt.datetime) -> Change:
     region = _region_arg(data)
+    _check_region_reach(actor, region)
     category = data.get("category")
     fields = {"state": State.ASSIGNED, **_arrival(ticket, region, now)}
     if region.level in (RegionLevel.GRID, RegionLevel.MICRO_GRID):

@@ -365,3 +365,35 @@ def test_bad_intake_is_a_clear_error(world):
         ticket_create(channel="qr", title="", description="x")
     assert err.value.field == "phone"
     assert Ticket.objects.count() == 0
+
+
+def test_assign_and_dispatch_stay_inside_the_actors_reach(world, depts):
+    from jiayuan.core.testing import UserFactory, post
+    from jiayuan.regions.models import Region
+    from jiayuan.staff.models import Department
+
+    t = ticket_create(channel="hotline", title="x", description="y", reporter_phone="139").ticket
+    district_cc = UserFactory(username="district_cc")
+    post(district_cc, "command_center", region=world.r("district"))
+    other_district = Region.objects.create(
+        code="370611000000", name="福山区", level="district", parent=world.r("city")
+    )
+    other_street = Region.objects.create(
+        code="370611001000", name="清洋街道", level="street", parent=other_district
+    )
+    # the district's own triage queue (a district-wide hotline batch lands there)
+    Ticket.objects.filter(pk=t.pk).update(owner_region=world.r("district"))
+    t.refresh_from_db()
+    with pytest.raises(JiayuanError) as err:
+        transition(t, "assign", actor=district_cc, region=other_street.pk)
+    assert err.value.code == "out_of_scope"
+    transition(t, "assign", actor=district_cc, region=world.r("street_a").pk)
+    transition(t, "accept", actor=world.users["street_officer"])
+    foreign = Department.objects.create(
+        code="fs-zj", name="福山区住建局", short_name="住建", region=other_district
+    )
+    with pytest.raises(JiayuanError) as err:
+        transition(t, "dispatch", actor=world.users["street_officer"], lead=foreign.pk)
+    assert (err.value.code, err.value.field) == ("out_of_scope", "lead")
+    transition(t, "dispatch", actor=world.users["street_officer"], lead=depts["housing"].pk)
+    assert t.state == State.DISPATCHED
