@@ -65,7 +65,8 @@ def verify_chain(ticket: Ticket) -> BrokenLink | None:
     prev = GENESIS
     expected_seq = 1
     last: TicketEvent | None = None
-    for event in ticket.events.order_by("seq"):
+    # .all() uses prefetch_related("events") when the caller did it (one query per batch).
+    for event in sorted(ticket.events.all(), key=lambda e: e.seq):
         if event.seq != expected_seq:
             return BrokenLink(ticket.pk, ticket.number, expected_seq, "流转记录缺失（序号不连续）")
         if event.prev_hash != prev:
