@@ -26,7 +26,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from faker.providers.person.zh_CN import Provider as _ZhNames
 
 from jiayuan.core.errors import JiayuanError
@@ -958,6 +958,11 @@ def build_demo_city(
             skipped=True,
         )
     root, chosen = _plan(seed, scale, populate_communities)
+    if connection.vendor == "sqlite":
+        # A big page cache for this connection: the unique indexes (ID numbers, codes) take
+        # random inserts, and SQLite's default 2 MB cache turns a city build into disk waits.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size = -262144")
     with transaction.atomic():
         builder = _Builder(seed=seed, say=say)
         builder.write_tree(root)
