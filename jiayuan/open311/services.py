@@ -92,10 +92,12 @@ def apikey_authenticate(*, raw: str, now: dt.datetime | None = None) -> ApiKey:
     if key is None:
         raise PermissionDenied("api_key 无效或缺失 (invalid or missing api_key)", field="api_key")
     now = now or timezone.now()
-    # One conditional UPDATE at most once a minute per key, not a write on every request.
-    ApiKey.objects.filter(pk=key.pk).filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
-    ).update(last_used_at=now)
+    # At most one write a minute per key (a write on every POST would serialise SQLite); the
+    # conditional UPDATE keeps concurrent requests from writing it twice.
+    if key.last_used_at is None or key.last_used_at < now - LAST_USED_EVERY:
+        ApiKey.objects.filter(pk=key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
+        ).update(last_used_at=now)
     return key
 
 
@@ -297,13 +299,6 @@ def request_submit(*, key: ApiKey, posted: PostedRequest, idempotency_key: str =
             field="Idempotency-Key",
         )
     scope = f"open311:{key.pk}"
-    if idempotency_key:
-        # A retry answers before anything else is checked: the first call already passed.
-        done = Ticket.objects.filter(
-            idempotency_scope=scope, idempotency_key=idempotency_key
-        ).first()
-        if done is not None:
-            return Submission(done, False, posted.get("account_id") or None)
 
     code = posted.get("service_code")
     if not code:

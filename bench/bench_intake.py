@@ -1,0 +1,371 @@
+"""Ticket submissions per second over real HTTP: Open311 POST and the native API, next to a
+trivial Django view (/healthz) measured in the same run as the ceiling.
+
+For each engine it builds a fresh database (``jiayuan_bench_intake``: migrate, the test world
+of ``jiayuan.core.testing.build_world()``, one Open311 key), starts ``gunicorn jiayuan.wsgi``
+with 2 sync workers on a free loopback port, and sends a fixed number of requests per target
+from a pool of client threads (plain ``http.client``, one connection per request, as gunicorn's
+sync workers close connections anyway):
+
+- ``ceiling``: ``GET /healthz`` (one ``SELECT 1``);
+- ``open311``: ``POST /open311/v2/requests.json``, form-encoded, lat/long inside grid A1-1 (so
+  the point-in-grid lookup runs), a unique ``Idempotency-Key`` per request;
+- ``api``: ``POST /api/v1/tickets`` as the grid worker (session + CSRF), JSON, on a building,
+  a unique ``Idempotency-Key`` per request.
+
+The client threads run on the same machine as the server and take part of its CPU: the figures
+compare the three targets with each other, they are not a capacity rating of the server.
+
+    python bench/bench_intake.py                      # SQLite and PostgreSQL, 2,000 each
+    python bench/bench_intake.py --engines sqlite --requests 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import PG_SERVER, ROOT, percentile
+
+DB_NAME = "jiayuan_bench_intake"
+PASSWORD = "pass-1234-jiayuan"
+GRID_A1_1_POINT = {"lat": "37.5452", "long": "121.4031"}
+
+
+# --- preparing the database (runs in a child process: Django binds to one database) ----------
+
+
+def sqlite_var_dir() -> Path:
+    return ROOT / "var" / "bench" / DB_NAME
+
+
+def database_env(engine: str) -> dict[str, str]:
+    """SQLite runs as the embedded default does (settings' WAL, busy timeout and IMMEDIATE
+    transactions apply only to the default database, not to a ``sqlite://`` URL), in its own
+    var directory; PostgreSQL gets its own database."""
+    if engine == "sqlite":
+        return {"JIAYUAN_VAR_DIR": str(sqlite_var_dir())}
+    return {"JIAYUAN_DATABASE_URL": f"{PG_SERVER}/{DB_NAME}"}
+
+
+def prepare(engine: str) -> None:
+    from bench.common import setup_django, use_database
+
+    if engine == "sqlite":
+        os.environ.pop("JIAYUAN_DATABASE_URL", None)
+        os.environ.update(database_env(engine))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{sqlite_var_dir()}/jiayuan.sqlite3{suffix}").unlink(missing_ok=True)
+    else:
+        use_database(engine, DB_NAME, fresh=True)
+    setup_django()
+    from django.core.management import call_command
+
+    from jiayuan.core.testing import build_world
+    from jiayuan.open311.services import apikey_create
+
+    call_command("migrate", verbosity=0)
+    world = build_world()
+    _, raw = apikey_create(name="bench", channel_label="基准测试")
+    from django.db import connection
+
+    print(
+        json.dumps(
+            {
+                "database": connection.settings_dict["NAME"],
+                "api_key": raw,
+                "building": world.buildings["a1_1"].code,
+            }
+        )
+    )
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(engine: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("JIAYUAN_DATABASE_URL",)}
+    env.update(database_env(engine))
+    env.update(
+        JIAYUAN_DEBUG="0",
+        JIAYUAN_SECRET_KEY="bench-intake-" + "k" * 40,
+        JIAYUAN_ALLOWED_HOSTS="127.0.0.1",
+        JIAYUAN_SSL_REDIRECT="0",
+        JIAYUAN_STATIC_ROOT=str(ROOT / "var" / "bench" / "static"),
+        JIAYUAN_LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="jiayuan.settings",
+    )
+    return env
+
+
+def server_log(engine: str) -> Path:
+    return ROOT / "var" / "bench" / f"intake-gunicorn-{engine}.log"
+
+
+def start_server(engine: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    log = server_log(engine)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            str(gunicorn),
+            "jiayuan.wsgi",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=server_env(engine),
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited: {log.read_text()[-2000:]}")
+        try:
+            if request(port, "GET", "/healthz")[0] == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("gunicorn did not answer /healthz within 30 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        data = response.read()
+        cookies = [v for k, v in response.getheaders() if k.lower() == "set-cookie"]
+        return response.status, {"set-cookie": "\n".join(cookies)}, data
+    finally:
+        conn.close()
+
+
+def cookie(set_cookie: str, name: str) -> str:
+    match = re.search(rf"(?:^|\n){name}=([^;]+)", set_cookie)
+    if not match:
+        raise SystemExit(f"no {name} cookie in {set_cookie!r}")
+    return match.group(1)
+
+
+def login(port: int, username: str) -> tuple[str, str]:
+    """Session and CSRF cookies for a user, through the real login form."""
+    _, headers, _ = request(port, "GET", "/login/")
+    csrf = cookie(headers["set-cookie"], "csrftoken")
+    form = urlencode({"username": username, "password": PASSWORD, "csrfmiddlewaretoken": csrf})
+    status, headers, _ = request(
+        port,
+        "POST",
+        "/login/",
+        form.encode(),
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"csrftoken={csrf}",
+        },
+    )
+    if status != 302:
+        raise SystemExit(f"login as {username} answered {status}")
+    session = cookie(headers["set-cookie"], "sessionid")
+    if "csrftoken=" in headers["set-cookie"]:  # rotated at login
+        csrf = cookie(headers["set-cookie"], "csrftoken")
+    return session, csrf
+
+
+def run_target(
+    port: int, make: Any, *, count: int, threads: int, warmup: int = 50
+) -> dict[str, Any]:
+    """Send ``count`` requests built by ``make(i)`` from ``threads`` threads; rps and latency."""
+
+    def one(i: int) -> tuple[int, float]:
+        method, path, body, headers = make(i)
+        start = time.perf_counter()
+        status = request(port, method, path, body, headers)[0]
+        return status, (time.perf_counter() - start) * 1000
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(-warmup, 0)))
+        start = time.perf_counter()
+        results = list(pool.map(one, range(count)))
+        elapsed = time.perf_counter() - start
+    ok = [ms for status, ms in results if 200 <= status < 300]
+    statuses: dict[str, int] = {}
+    for status, _ in results:
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+    return {
+        "requests": count,
+        "ok": len(ok),
+        "statuses": statuses,
+        "seconds": round(elapsed, 2),
+        "rps": round(len(ok) / elapsed, 1),
+        "p50_ms": round(percentile(ok, 0.50), 1),
+        "p95_ms": round(percentile(ok, 0.95), 1),
+    }
+
+
+def collectstatic(engine: str) -> None:
+    """DEBUG off serves hashed static files from a manifest: build it once, as production does."""
+    jiayuan = Path(sys.executable).parent / "jiayuan"
+    subprocess.run(
+        [str(jiayuan), "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=server_env(engine),
+        check=True,
+    )
+
+
+def measure(engine: str, *, count: int, threads: int, workers: int) -> dict[str, Any]:
+    prep = subprocess.run(
+        [sys.executable, __file__, "--prepare", engine],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if prep.returncode != 0:
+        raise SystemExit(f"preparing {engine} failed:\n{prep.stderr[-3000:]}")
+    setup = json.loads(prep.stdout.strip().splitlines()[-1])
+    collectstatic(engine)
+    port = free_port()
+    server = start_server(engine, port, workers)
+    try:
+        run_id = uuid.uuid4().hex[:8]
+
+        def ceiling(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+            return "GET", "/healthz", None, {}
+
+        def open311(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+            form = {
+                "api_key": setup["api_key"],
+                "jurisdiction_id": "yantai.gov.cn",
+                "service_code": "garbage",
+                "description": f"基准测试第{i}件：垃圾桶满了没人清运",
+                "phone": "13900000000",
+                **GRID_A1_1_POINT,
+            }
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                "Idempotency-Key": f"{run_id}-o-{i}",
+            }
+            return "POST", "/open311/v2/requests.json", urlencode(form).encode(), headers
+
+        results: dict[str, Any] = {
+            "ceiling": run_target(port, ceiling, count=count, threads=threads),
+            "open311": run_target(port, open311, count=count, threads=threads),
+        }
+        session, csrf = login(port, "grid_worker")
+
+        def api(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+            payload = {
+                "description": f"基准测试第{i}件：楼道灯不亮",
+                "category": "property",
+                "building": setup["building"],
+            }
+            headers = {
+                "Content-Type": "application/json",
+                "Cookie": f"sessionid={session}; csrftoken={csrf}",
+                "X-CSRFToken": csrf,
+                "Idempotency-Key": f"{run_id}-a-{i}",
+            }
+            return "POST", "/api/v1/tickets", json.dumps(payload).encode(), headers
+
+        method, path, body, headers = api(-1000)
+        if request(port, method, path, body, headers)[0] == 404:
+            results["api"] = {"skipped": "POST /api/v1/tickets does not exist yet"}
+        else:
+            results["api"] = run_target(port, api, count=count, threads=threads)
+    finally:
+        stop_server(server)
+    errors = server_log(engine).read_text(errors="replace").count("Traceback")
+    ceiling_rps = results["ceiling"]["rps"]
+    api_rps = results["api"].get("rps")
+    return {
+        "ceiling_rps": ceiling_rps,
+        "open311_rps": results["open311"]["rps"],
+        "database": setup["database"],
+        "ratio": round(results["open311"]["rps"] / ceiling_rps, 2) if ceiling_rps else None,
+        "api_rps": api_rps,
+        "api_ratio": round(api_rps / ceiling_rps, 2) if api_rps and ceiling_rps else None,
+        "server_tracebacks": errors,
+        "detail": results,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--engines", default="sqlite,postgres")
+    parser.add_argument("--requests", type=int, default=2000, help="per target")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--prepare", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.prepare:
+        prepare(args.prepare)
+        return
+
+    from bench.common import emit
+    from bench.pg_available import main as pg_available
+
+    document: dict[str, Any] = {
+        "benchmark": "intake",
+        "requests_per_target": args.requests,
+        "client_threads": args.threads,
+        "gunicorn_workers": args.workers,
+        "cpus": os.cpu_count(),
+        "notes": [],
+    }
+    for engine in [e for e in args.engines.split(",") if e]:
+        if engine == "postgres" and pg_available("postgres://postgres@127.0.0.1:5432/postgres"):
+            document["notes"].append("PostgreSQL unreachable: its run was skipped")
+            continue
+        document[engine] = measure(
+            engine, count=args.requests, threads=args.threads, workers=args.workers
+        )
+    emit(document)
+
+
+if __name__ == "__main__":
+    main()
