@@ -34,16 +34,21 @@ def _reseed_after_flush(request: Any) -> Any:
         with blocker.unblock():
             reseed()
             from jiayuan.core import calendar
+            from jiayuan.tickets import sla
 
             calendar.reload()
+            sla.reload()
 
 
 @pytest.fixture(autouse=True)
-def _fresh_calendar_cache() -> None:
-    """The calendar is cached per process; a test must not see another test's rows."""
+def _fresh_caches() -> None:
+    """The calendar and SLA policies are cached per process; a test must not see another
+    test's rows."""
     from jiayuan.core import calendar
+    from jiayuan.tickets import sla
 
     calendar.reload()
+    sla.reload()
 
 
 @pytest.fixture(autouse=True)

@@ -64,7 +64,6 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 from jiayuan.regions.api import router as regions_router  # noqa: E402
-
 from jiayuan.tickets.api import router as tickets_router  # noqa: E402
 
 api.add_router("/", regions_router)

@@ -90,26 +90,31 @@ TEMPLATES = [
 
 # Database: SQLite (WAL, busy timeout) by default; anything else by URL.
 DATABASE_URL = os.environ.get("JIAYUAN_DATABASE_URL", "")
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": (
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+        "PRAGMA busy_timeout=20000; PRAGMA foreign_keys=ON;"
+    ),
+}
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get(
             "JIAYUAN_TEST_DATABASE", "test_jiayuan"
         )
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        # Same WAL / busy-timeout / IMMEDIATE options as the embedded default.
+        DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(VAR_DIR / "jiayuan.sqlite3"),
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": (
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                    "PRAGMA busy_timeout=20000; PRAGMA foreign_keys=ON;"
-                ),
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -178,6 +183,9 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+
+# Open311 GeoReport v2: the jurisdiction_id clients must send (if any).
+OPEN311_JURISDICTION_ID = os.environ.get("JIAYUAN_OPEN311_JURISDICTION_ID", "yantai.gov.cn")
 
 # Public URL used in QR codes printed on building boards (一牌四公开).
 PUBLIC_BASE_URL = os.environ.get("JIAYUAN_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -342,9 +342,7 @@ def request_submit(*, key: ApiKey, posted: PostedRequest, idempotency_key: str =
             idempotency_scope=scope if idempotency_key else "",
             idempotency_key=idempotency_key,
             actor_label=key.channel_label or f"Open311：{key.name}",
+            attributes=extra,
+            media_url=media_url,
         )
-        ticket = intake.ticket
-        if intake.created:
-            Ticket.objects.filter(pk=ticket.pk).update(attributes=extra, media_url=media_url)
-            ticket.attributes, ticket.media_url = extra, media_url
-    return Submission(ticket, intake.created, posted.get("account_id") or None)
+    return Submission(intake.ticket, intake.created, posted.get("account_id") or None)

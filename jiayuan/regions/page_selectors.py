@@ -20,6 +20,7 @@ from jiayuan.regions.models import Building, Household, Region, Resident
 from jiayuan.regions.selectors import access_building, access_region
 from jiayuan.staff.choices import Role
 from jiayuan.staff.models import Post
+from jiayuan.staff.selectors import display_name
 
 # A map payload stays below this many features; wider scopes are shown one level up.
 MAP_FEATURE_CAP = 3000
@@ -155,12 +156,6 @@ def map_layer(user: Any, *, parent_id: Any = None) -> MapLayer:
             }
         )
     return layer
-
-
-def display_name(user: Any) -> str:
-    """A person's name the Chinese way (family name first, no space), else the username."""
-    name = f"{user.last_name}{user.first_name}".strip()
-    return name or user.get_username()
 
 
 def _grid_workers(grid: Region, user: Any | None) -> list[dict[str, str]]:

@@ -8,6 +8,12 @@ from jiayuan.core.scoping import Scope
 from jiayuan.staff.choices import Role
 
 
+def display_name(user: Any) -> str:
+    """A person's name the Chinese way (family name first, no space), else the username."""
+    name = f"{user.last_name}{user.first_name}".strip()
+    return name or user.get_username()
+
+
 def active_posts(user: Any) -> list[Any]:
     cached = getattr(user, "_jiayuan_posts", None)
     if cached is not None:

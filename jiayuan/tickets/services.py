@@ -78,6 +78,8 @@ def ticket_create(
     idempotency_key: str = "",
     created_at: dt.datetime | None = None,
     actor_label: str = "",
+    attributes: dict[str, Any] | None = None,
+    media_url: str = "",
 ) -> Intake:
     """Intake (受理): one ticket from any channel, assigned to its grid when the grid is known,
     otherwise put in the triage queue (待分拨). A repeated ``idempotency_key`` (per scope) or a
@@ -161,6 +163,8 @@ def ticket_create(
                 created_at=now,
                 updated_at=now,
                 version=1,
+                attributes=attributes or {},
+                media_url=media_url[:500],
                 **fields,
             )
             event = build_event(
@@ -195,10 +199,21 @@ def ticket_create(
 
 
 def _existing(channel: str, external_ref: str, scope: str, key: str) -> Ticket | None:
+    # The conditions repeat the partial unique indexes' WHERE clauses so SQLite can use them.
     if key:
-        found = Ticket.objects.filter(idempotency_scope=scope, idempotency_key=key).first()
+        found = (
+            Ticket.objects.filter(idempotency_scope=scope, idempotency_key=key)
+            .exclude(idempotency_key="")
+            .order_by()
+            .first()
+        )
         if found is not None:
             return found
     if external_ref:
-        return Ticket.objects.filter(channel=channel, external_ref=external_ref).first()
+        return (
+            Ticket.objects.filter(channel=channel, external_ref=external_ref)
+            .exclude(external_ref="")
+            .order_by()
+            .first()
+        )
     return None

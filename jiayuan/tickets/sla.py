@@ -9,8 +9,13 @@ within 2, feed back within 3); urgent categories count the same numbers in hours
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from jiayuan.core import calendar
 from jiayuan.tickets.models import Category, SlaPolicy
@@ -33,10 +38,43 @@ class Deadlines:
     feedback_due: dt.datetime
 
 
+_CACHE_SECONDS = 60
+
+
+class _Cache:
+    """All policies, read once a minute per process (a handful of rows, read on every intake)."""
+
+    lock = threading.Lock()
+    policies: dict[tuple[int | None, int | None], SlaPolicy] | None = None
+    loaded_at = 0.0
+
+
+def reload() -> None:
+    """Forget the cached policies (after an edit in this process; tests)."""
+    with _Cache.lock:
+        _Cache.policies = None
+
+
+def _policies() -> dict[tuple[int | None, int | None], SlaPolicy]:
+    with _Cache.lock:
+        if _Cache.policies is None or time.monotonic() - _Cache.loaded_at > _CACHE_SECONDS:
+            _Cache.policies = {(p.region_id, p.category_id): p for p in SlaPolicy.objects.all()}
+            _Cache.loaded_at = time.monotonic()
+        return _Cache.policies
+
+
+@receiver([post_save, post_delete], sender=SlaPolicy)
+def _policy_changed(**kwargs: Any) -> None:
+    reload()
+
+
 def policy_for(*, category: Category | None, region: Any | None) -> SlaPolicy:
     """The policy for a category at a region node (see module docstring for the order)."""
+    policies = _policies()
+    if not policies:
+        return DEFAULT_POLICY
     region_ids: list[int | None] = []
-    if region is not None:
+    if region is not None and any(r is not None for r, _ in policies):
         from jiayuan.regions.models import Region
 
         codes = region.ancestor_codes()
@@ -49,15 +87,6 @@ def policy_for(*, category: Category | None, region: Any | None) -> SlaPolicy:
         if category.parent_id:
             category_ids.append(category.parent_id)
     category_ids.append(None)
-
-    policies = {
-        (p.region_id, p.category_id): p
-        for p in SlaPolicy.objects.filter(
-            region_id__in=[r for r in region_ids if r is not None] or [0]
-        ).filter(category_id__in=[c for c in category_ids if c is not None] or [0])
-        | SlaPolicy.objects.filter(region__isnull=True)
-        | SlaPolicy.objects.filter(category__isnull=True)
-    }
     for region_id in region_ids:
         for category_id in category_ids:
             policy = policies.get((region_id, category_id))

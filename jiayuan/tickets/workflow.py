@@ -35,7 +35,7 @@ from jiayuan.regions.choices import Level as RegionLevel
 from jiayuan.regions.models import Region
 from jiayuan.staff.choices import Role
 from jiayuan.staff.models import Department, Post
-from jiayuan.staff.selectors import active_posts
+from jiayuan.staff.selectors import active_posts, display_name
 from jiayuan.tickets import sla
 from jiayuan.tickets.choices import (
     LADDER,
@@ -222,7 +222,7 @@ def authorize(rule: Rule, ticket: Ticket, actor: Actor) -> Actor:
             return Actor(
                 user=user,
                 post=post,
-                label=f"{post.get_role_display()}·{user.get_full_name() or user.get_username()}",
+                label=f"{post.get_role_display()}·{display_name(user)}",
             )
         if who in {"handler", "supervisor", "dispatcher"} and _is_admin(user):
             return Actor(user=user, label=f"管理员·{user.get_username()}")

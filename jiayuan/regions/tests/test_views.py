@@ -317,7 +317,7 @@ def test_public_building_page_needs_no_login_and_shows_only_the_board(client, st
     assert "王网格" in html and "0535-6661234" in html
     assert "李楼长" in html
     assert "12345" in html
-    assert "随手拍" in html
+    assert f"/r/{b.qr_token}/" in html  # 我要反映问题 opens the report form
     for r in _residents_of(b):
         assert r.id_number not in html and r.phone not in html
         assert mask_phone(r.phone) not in html
