@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 
 from jiayuan.core.scoping import scope_for
 
@@ -28,7 +28,6 @@ def home_summary(*, user: Any) -> dict[str, Any]:
         "households": Household.objects.visible_to(user).count(),
         "residents": Resident.objects.visible_to(user).count(),
         "care": Resident.objects.visible_to(user)
-        .filter(care_tags__isnull=False)
-        .distinct()
+        .filter(Exists(Resident.care_tags.through.objects.filter(resident_id=OuterRef("pk"))))
         .count(),
     }
