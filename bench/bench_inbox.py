@@ -78,6 +78,8 @@ def fill_tickets(*, total: int, seed: int, batch: int = 5000, say: Any = print) 
                     state=state,
                     level=LEVEL_OF[rung],
                     owner_region=owner,
+                    grid_path=grid.path,
+                    owner_path=owner.path,
                     accept_due=created + dt.timedelta(days=1),
                     resolve_due=created + dt.timedelta(days=2),
                     feedback_due=created + dt.timedelta(days=3),

@@ -72,6 +72,8 @@ def measure(*, engine: str, tickets: int, mode: str) -> dict[str, Any]:
                 state="assigned",
                 level="grid",
                 owner_region=grid,
+                grid_path=grid.path,
+                owner_path=grid.path,
                 accept_due=due,
                 resolve_due=due + dt.timedelta(days=1),
                 feedback_due=due + dt.timedelta(days=2),

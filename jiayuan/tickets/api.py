@@ -523,7 +523,7 @@ def _filtered(user: Any, f: TicketFilter, now: dt.datetime) -> QuerySet[Ticket]:
         if region is None:
             raise NotFound("区划不存在或不在您的管辖范围内", field="region")
         qs = qs.filter(
-            subtree_q("grid__path", [region.path]) | subtree_q("owner_region__path", [region.path])
+            subtree_q("grid_path", [region.path]) | subtree_q("owner_path", [region.path])
         )
     if f.created_after:
         qs = qs.filter(created_at__gte=_aware(f.created_after))

@@ -79,8 +79,8 @@ def _mean_hours(pairs: list[tuple[dt.datetime, dt.datetime]]) -> float | None:
 
 def region_tickets(*, region: Region, start: dt.datetime, end: dt.datetime) -> QuerySet[Ticket]:
     """The tickets a node received in ``[start, end)`` (see the module docstring)."""
-    located = subtree_q("grid__path", [region.path])
-    unlocated = Q(grid__isnull=True) & subtree_q("owner_region__path", [region.path])
+    located = subtree_q("grid_path", [region.path])
+    unlocated = Q(grid__isnull=True) & subtree_q("owner_path", [region.path])
     return (
         Ticket.objects.filter(located | unlocated)
         .filter(created_at__gte=start, created_at__lt=end)

@@ -125,6 +125,11 @@ class Ticket(models.Model):
         related_name="grid_tickets",
     )
 
+    # Copies of grid.path and owner_region.path, kept by services/workflow, so the scoping gate
+    # is an index range on the ticket table itself rather than a join per row.
+    grid_path = models.CharField(max_length=255, blank=True, default="", editable=False)
+    owner_path = models.CharField(max_length=255, blank=True, default="", editable=False)
+
     state = models.CharField("状态", max_length=12, choices=State.choices)
     level = models.CharField("当前层级", max_length=12, choices=Level.choices)
     owner_region = models.ForeignKey(
@@ -203,6 +208,9 @@ class Ticket(models.Model):
         verbose_name_plural = verbose_name
         ordering = ["-created_at", "-id"]
         indexes = [
+            models.Index(fields=["grid_path", "created_at"], name="ticket_grid_path"),
+            models.Index(fields=["owner_path", "created_at"], name="ticket_owner_path"),
+            models.Index(fields=["owner_user", "state"], name="ticket_owner_user_state"),
             models.Index(fields=["owner_region", "state"], name="ticket_owner_state"),
             models.Index(fields=["state", "resolve_due"], name="ticket_state_due"),
             models.Index(fields=["grid", "created_at"], name="ticket_grid_created"),
@@ -236,8 +244,8 @@ class Ticket(models.Model):
     def scope_q(cls, scope: Scope) -> Q:
         """Staff see tickets located or owned in their subtree, departments what is assigned to
         them, a resident what they reported."""
-        q = subtree_q("grid__path", scope.own_region_paths) | subtree_q(
-            "owner_region__path", scope.own_region_paths
+        q = subtree_q("grid_path", scope.own_region_paths) | subtree_q(
+            "owner_path", scope.own_region_paths
         )
         if scope.department_ids:
             q |= Q(

@@ -157,6 +157,8 @@ def ticket_create(
                 state=state,
                 level=level_of(owner) if owner is not None else Level.DISTRICT,
                 owner_region=owner,
+                owner_path=owner.path if owner is not None else "",
+                grid_path=grid.path if grid is not None else "",
                 external_ref=external_ref,
                 idempotency_scope=idempotency_scope,
                 idempotency_key=idempotency_key,

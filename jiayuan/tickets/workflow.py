@@ -886,6 +886,11 @@ def transition(
     now = now or timezone.now()
     change = rule.effect(ticket, who, data, now)
     fields = dict(change.fields)
+    # Keep the scoping copies of the paths with the foreign keys they mirror.
+    if "owner_region" in fields:
+        fields["owner_path"] = fields["owner_region"].path if fields["owner_region"] else ""
+    if "grid" in fields:
+        fields["grid_path"] = fields["grid"].path if fields["grid"] else ""
     new_state = fields.get("state", ticket.state)
 
     with transaction.atomic():
