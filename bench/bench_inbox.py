@@ -64,7 +64,7 @@ def fill_tickets(*, total: int, seed: int, batch: int = 5000, say: Any = print) 
             grid = grids[rng.randrange(len(grids))]
             state = rng.choices(states, weights)[0]
             rung = rungs[state]
-            owner = grid if rung == 0 else grid.parent if rung == 1 else grid.parent.parent
+            owner: Any = grid if rung == 0 else grid.parent if rung == 1 else grid.parent.parent  # type: ignore[union-attr]
             created = now - dt.timedelta(seconds=rng.randrange(365 * 86400))
             rows.append(
                 Ticket(

@@ -26,8 +26,8 @@ def measure(*, scale: str, engine: str, seed: int, repeat: int, rebuild: bool) -
     setup_django()
     from django.core.management import call_command
     from django.test import Client
-    from jiayuan.regions.demo import build_demo_city
 
+    from jiayuan.regions.demo import build_demo_city
     from jiayuan.regions.models import Resident
     from jiayuan.staff.models import Post
 
