@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from jiayuan.core.tasks import enqueue
@@ -39,11 +39,9 @@ BACKOFF = [dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minute
 STALE_AFTER = dt.timedelta(minutes=10)
 
 
-def ticket_url(ticket_id: int) -> str:
-    try:
-        return reverse("tickets:detail", kwargs={"pk": ticket_id})
-    except NoReverseMatch:
-        return f"/tickets/{ticket_id}/"
+def ticket_url(ticket: Ticket) -> str:
+    """The staff page of a ticket (``/tickets/<number>/``)."""
+    return reverse("tickets:detail", kwargs={"number": ticket.number})
 
 
 @dataclass(frozen=True)
@@ -229,7 +227,7 @@ def notify_users(
         return []
     now = now or timezone.now()
     keys = {f"{key}:{u}": u for u in users}
-    url = ticket_url(ticket.pk) if ticket is not None else ""
+    url = ticket_url(ticket) if ticket is not None else ""
     with transaction.atomic():
         existing = set(
             Notification.objects.filter(dedupe_key__in=list(keys)).values_list(

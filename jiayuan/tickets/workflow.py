@@ -923,7 +923,11 @@ def transition(
             event.save(force_insert=True)
         except IntegrityError:
             raise Conflict("工单已被他人更新，请刷新后重试") from None
-        ticket.refresh_from_db()
+        # The row now holds exactly these values: set them on the instance instead of reading
+        # the row back (the sweeper and bulk actions call this thousands of times).
+        for name, value in fields.items():
+            setattr(ticket, name, value)
+        ticket.version, ticket.last_hash, ticket.updated_at = seq, event.hash, now
         if change.after is not None:
             change.after(ticket)
         from jiayuan.tickets import notify

@@ -66,7 +66,7 @@ def test_a_located_ticket_tells_the_grid_handlers(world, outbox):
     assert (n.title, n.ticket_id, n.url, n.read_at) == (
         f"新工单待签收：{t.number} 楼道灯坏了",
         t.pk,
-        f"/tickets/{t.pk}/",
+        f"/tickets/{t.number}/",
         None,
     )
 
