@@ -26,18 +26,28 @@ def reseed() -> None:
         getattr(importlib.import_module(module), function)(apps, None)
 
 
-@pytest.fixture(autouse=True)
-def _reseed_after_flush(request: Any) -> Any:
-    yield
-    if {"transactional_db", "live_server"} & set(request.fixturenames):
-        blocker = request.getfixturevalue("django_db_blocker")
-        with blocker.unblock():
-            reseed()
-            from jiayuan.core import calendar
-            from jiayuan.tickets import sla
+def _is_transactional(item: Any) -> bool:
+    if {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
+        return True
+    marker = item.get_closest_marker("django_db")
+    return bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
 
-            calendar.reload()
-            sla.reload()
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: Any, nextitem: Any) -> Any:
+    """After a transactional test's fixtures are gone (the tables flushed), seed again."""
+    yield
+    if not _is_transactional(item):
+        return
+    from pytest_django.plugin import blocking_manager_key
+
+    with item.config.stash[blocking_manager_key].unblock():
+        reseed()
+        from jiayuan.core import calendar
+        from jiayuan.tickets import sla
+
+        calendar.reload()
+        sla.reload()
 
 
 @pytest.fixture(autouse=True)

@@ -299,7 +299,7 @@ N = 40
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_four_concurrent_sweepers_act_exactly_once_per_ticket():
     if connection.vendor != "postgresql":
         pytest.skip("row locks under concurrent sweepers are a PostgreSQL matter")
