@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from jiayuan.core.testing import World, build_world
+from jiayuan.staff.selectors import forget_root_paths
 
 # Data that migrations seed (care-tag types, categories and SLA policies, the holiday calendar).
 # A transactional test (live_server, concurrency tests) flushes every table when it ends; these
@@ -59,6 +60,7 @@ def _fresh_caches() -> None:
 
     calendar.reload()
     sla.reload()
+    forget_root_paths()
 
 
 @pytest.fixture(autouse=True)

@@ -49,8 +49,15 @@ class Scope:
 EMPTY_SCOPE = Scope()
 
 
+# In a scope's paths, this stands for the whole tree (a post at every root node): no filter at
+# all, which lets the database walk its primary key instead of joining every row to the tree.
+WHOLE_TREE = ""
+
+
 def subtree_q(path_field: str, paths: tuple[str, ...] | list[str]) -> Q:
     """``Q`` matching rows whose ``path_field`` lies under any of ``paths`` (inclusive)."""
+    if WHOLE_TREE in paths:
+        return ~Q(pk__in=[])
     q = Q(pk__in=[])
     for path in _outermost(paths):
         q |= Q(**{f"{path_field}__gte": path, f"{path_field}__lt": path + PATH_END})

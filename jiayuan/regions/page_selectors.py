@@ -13,7 +13,7 @@ from typing import Any
 
 from jiayuan.core.errors import NotFound
 from jiayuan.core.masking import mask_phone
-from jiayuan.core.scoping import PATH_SEP, scope_for
+from jiayuan.core.scoping import PATH_SEP, WHOLE_TREE, scope_for
 from jiayuan.party.models import OrgKind, PartyOrg
 from jiayuan.regions.choices import GridKind, Level
 from jiayuan.regions.models import Building, Household, Region, Resident
@@ -40,7 +40,7 @@ GRID_SERVICES = [
 def _scope_roots(user: Any) -> list[Region]:
     """The outermost region nodes the user sees (the roots of the tree for everything)."""
     scope = scope_for(user)
-    if scope.everything:
+    if scope.everything or WHOLE_TREE in scope.region_paths:
         return list(Region.objects.filter(parent__isnull=True))
     if not scope.region_paths:
         return []

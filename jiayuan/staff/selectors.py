@@ -29,6 +29,29 @@ def active_posts(user: Any) -> list[Any]:
     return posts
 
 
+_ROOTS: dict[str, Any] = {"paths": None, "at": 0.0}
+ROOTS_TTL_SECONDS = 60
+
+
+def root_paths() -> set[str]:
+    """Paths of the tree's root nodes (cities), read at most once a minute per process."""
+    import time
+
+    from jiayuan.regions.models import Region
+
+    now = time.monotonic()
+    if _ROOTS["paths"] is None or now - _ROOTS["at"] > ROOTS_TTL_SECONDS:
+        _ROOTS["paths"] = set(
+            Region.objects.filter(parent__isnull=True).values_list("path", flat=True)
+        )
+        _ROOTS["at"] = now
+    return set(_ROOTS["paths"])
+
+
+def forget_root_paths() -> None:
+    _ROOTS["paths"] = None
+
+
 def build_scope(user: Any) -> Scope:
     """Add up the user's active posts into one ``Scope`` (see ``jiayuan.core.scoping``)."""
     from jiayuan.regions.models import Resident
@@ -48,6 +71,12 @@ def build_scope(user: Any) -> Scope:
             paths.append(post.region.path)
         if post.department_id is not None:
             departments.append(post.department_id)
+    if paths:
+        from jiayuan.core.scoping import WHOLE_TREE
+
+        roots = root_paths()
+        if roots and roots <= set(paths):
+            paths = [WHOLE_TREE]
     own_paths = tuple(paths)
     if departments:
         from jiayuan.regions.models import Region

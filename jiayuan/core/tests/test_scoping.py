@@ -73,3 +73,15 @@ def test_model_without_scope_rule_fails_closed(world):
     qs = ScopedQuerySet(model=Group)
     Group.objects.create(name="x")
     assert qs.visible_to(world.users["street_officer"]).count() == 0
+
+
+def test_a_post_at_the_root_sees_the_whole_tree_without_a_path_filter(world):
+    from jiayuan.core.scoping import WHOLE_TREE
+
+    scope = scope_for(world.users["command_center"])
+    assert scope.region_paths == (WHOLE_TREE,)
+    sql = str(Resident.objects.visible_to(world.users["command_center"]).query)
+    assert "regions_region" not in sql
+    assert Resident.objects.visible_to(world.users["command_center"]).count() == 20
+    # a street officer still gets the range filter
+    assert scope_for(world.users["street_officer"]).region_paths == (world.r("street_a").path,)

@@ -492,7 +492,8 @@ def test_list_query_count_does_not_grow_with_rows(
 ):
     client = login("command_center")
     url = reverse(url_name)
-    with django_assert_max_num_queries(11):
+    # +1: the tree's root paths, read once a minute per process
+    with django_assert_max_num_queries(12):
         client.get(url)
     before = _queries(client, url)
     tags = list(CareTagType.objects.all()[:2])

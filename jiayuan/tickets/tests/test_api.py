@@ -260,7 +260,8 @@ def test_list_query_count_does_not_grow_with_the_page(
     client = login("command_center")
     for _ in range(10):
         make(world, "a1_1")
-    with django_assert_max_num_queries(8):
+    # +1: the tree's root paths, read once a minute per process
+    with django_assert_max_num_queries(9):
         response = client.get(API + "/tickets")
     assert response.json()["count"] == 15
 
