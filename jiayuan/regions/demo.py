@@ -1026,12 +1026,29 @@ def _raw_delete(qs: models.QuerySet[Any]) -> int:
     return qs._raw_delete(qs.db)  # type: ignore[attr-defined,no-any-return]
 
 
+def _delete_tickets_under(paths: list[str]) -> None:
+    """The request pipeline's rows in the demo city go first: they point at its regions."""
+    from jiayuan.notifications.models import Notification, OutboundMessage
+    from jiayuan.tickets.models import Attachment, Ticket, TicketAssignment, TicketEvent
+
+    tickets = Ticket.objects.filter(subtree_q("owner_path", paths) | subtree_q("grid_path", paths))
+    ids = tickets.values("id")
+    _raw_delete(OutboundMessage.objects.filter(notification__ticket__in=ids))
+    _raw_delete(Notification.objects.filter(ticket__in=ids))
+    _raw_delete(TicketEvent.objects.filter(ticket__in=ids))
+    _raw_delete(TicketAssignment.objects.filter(ticket__in=ids))
+    _raw_delete(Attachment.objects.filter(ticket__in=ids))
+    tickets.exclude(merged_into=None).update(merged_into=None)
+    _raw_delete(Ticket.objects.filter(pk__in=list(tickets.values_list("id", flat=True))))
+
+
 def delete_demo_city() -> None:
     """Delete the demo city and the demo accounts, children before parents (PROTECT keys)."""
     city = Region.objects.filter(code=CITY_CODE).first()
     with transaction.atomic():
         if city is not None:
             paths = [city.path]
+            _delete_tickets_under(paths)
             _raw_delete(PartyMembership.objects.filter(subtree_q("org__region__path", paths)))
             orgs = PartyOrg.objects.filter(subtree_q("region__path", paths))
             for kind in (

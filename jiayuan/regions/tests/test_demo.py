@@ -523,3 +523,29 @@ def test_unknown_scale_is_refused() -> None:
         build_demo_city(scale="province", seed=1)
     assert exc.value.code == "demo_scale"
     assert "province" in exc.value.message
+
+
+@pytest.mark.django_db
+def test_reset_also_deletes_the_demo_citys_tickets(city: Any) -> None:
+    from jiayuan.regions.models import Building
+    from jiayuan.tickets.models import Ticket, TicketEvent
+    from jiayuan.tickets.services import ticket_create
+    from jiayuan.tickets.workflow import transition
+
+    building = Building.objects.order_by("id").first()
+    assert building is not None
+    a = ticket_create(
+        channel="qr", title="", description="楼道灯坏了", building=building, reporter_phone="139"
+    ).ticket
+    b = ticket_create(
+        channel="qr", title="", description="楼道灯不亮", building=building, reporter_phone="138"
+    ).ticket
+    transition(b, "merge", system=False, actor=_grid_handler(building), into=a.pk)
+    delete_demo_city()
+    assert (Ticket.objects.count(), TicketEvent.objects.count()) == (0, 0)
+
+
+def _grid_handler(building: Any) -> Any:
+    post = Post.objects.filter(region=building.grid, role=Role.GRID_WORKER).first()
+    assert post is not None
+    return post.user
