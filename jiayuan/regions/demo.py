@@ -977,6 +977,10 @@ def build_demo_city(
                 say(f"已生成 {i}/{len(chosen)} 个社区（{time.perf_counter() - started:.1f} 秒）")
         builder.write_household_counts()
         accounts = ensure_demo_accounts(seed=seed)
+    # Planner statistics for the freshly loaded tables: without them the first queries on a
+    # million residents pick poor plans until autovacuum (PostgreSQL) or never (SQLite).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     return DemoResult(
         scale=scale,
         seed=seed,
