@@ -35,8 +35,10 @@ demo: install
 	$(BIN)/jiayuan migrate --noinput
 	$(BIN)/jiayuan demo-data --scale $(SCALE) --seed $(SEED)
 	@echo "Open311 demo API key (演示接口密钥): $$($(BIN)/jiayuan open311 demo-key | tail -1)"
-	@echo "家园 jiayuan: http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
-	$(BIN)/jiayuan runserver 127.0.0.1:$(PORT) --noreload
+	@echo "家园 jiayuan: http://127.0.0.1:$(PORT)/  (Ctrl-C to stop; the worker runs beside it)"
+	@$(BIN)/jiayuan worker --interval 30 > var/worker.log 2>&1 & WORKER=$$!; \
+	  trap 'kill $$WORKER 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/jiayuan runserver 127.0.0.1:$(PORT) --noreload
 
 serve: install
 	$(BIN)/jiayuan runserver 127.0.0.1:$(PORT)

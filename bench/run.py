@@ -35,13 +35,24 @@ def plan(headline: bool, engines: list[str]) -> list[tuple[str, list[str]]]:
         # Reuse the city the demo_data run just built at the same scale; build it otherwise.
         rebuild = [] if list_scale in demo_scales else ["--rebuild"]
         runs.append(("resident_list", ["--scale", list_scale, "--engine", engine, *rebuild]))
+        # The request pipeline: the inbox, the SLA sweep (headline: the scales).
+        tickets = "1000000" if headline else "20000"
+        runs.append(("inbox", ["--engine", engine, "--tickets", tickets, "--rebuild"]))
+        due = "100000" if headline else "5000"
+        runs.append(("sweep", ["--engine", engine, "--tickets", due]))
+    # Intake over HTTP starts its own gunicorn and covers both engines in one run.
+    runs.append(
+        ("intake", ["--engines", ",".join(engines), "--requests", "2000" if headline else "300"])
+    )
     return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--headline", action="store_true", help="city scale (takes longer)")
-    parser.add_argument("--only", help="run only this benchmark (demo_data, resident_list)")
+    parser.add_argument(
+        "--only", help="run only this benchmark (demo_data, resident_list, inbox, sweep, intake)"
+    )
     parser.add_argument("--engines", default="sqlite,postgres")
     args = parser.parse_args()
 
