@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",  # serves the OpenAPI page's Swagger UI from its own static files, not a CDN
     "django_tasks",
     "django_tasks_db",
     "jiayuan.core",

@@ -97,3 +97,10 @@ def test_system_check_flags_a_wrong_time_zone(settings):
 
     settings.TIME_ZONE = "UTC"
     assert [e.id for e in check_settings()] == ["jiayuan.E001"]
+
+
+def test_api_docs_page_loads_nothing_from_outside(client, world):
+    client.force_login(world.users["grid_worker"])
+    html = client.get("/api/v1/docs").content.decode()
+    assert "swagger-ui-bundle.js" in html
+    assert "https://" not in html and "http://" not in html.replace("http://testserver", "")
