@@ -4,48 +4,15 @@ behind that QR code renders on a phone-sized screen. Screenshots go to test-arti
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
+
+from tests.browser.conftest import PASSWORD, SHOTS
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run inside
 # one unless told that this is deliberate (it is: the test drives the browser, not the ORM).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-PASSWORD = "pass-1234-jiayuan"
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)")
-        pytest.skip(f"{CHROMIUM} is missing; set CI to make this a failure")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_grid_worker_map_card_board_and_public_page(transactional_db, live_server, browser):
