@@ -30,7 +30,6 @@ from jiayuan.tickets.workflow import (
     InvalidTransition,
     authorize,
     level_of,
-    transition,
 )
 
 PAGE_SIZE = 30
@@ -518,32 +517,3 @@ def reporter_actions(ticket: Ticket) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------
 # Bulk assignment (批量分拨)
-
-
-@dataclass(frozen=True)
-class BulkResult:
-    number: str
-    ok: bool
-    message: str
-
-
-def tickets_assign_bulk(*, user: Any, ticket_ids: list[int], region: Region) -> list[BulkResult]:
-    """Assign each selected triage ticket to ``region`` — one transition per ticket, each on its
-    own: a refused or stale ticket is reported and the others still go through.
-
-    (A write composed of ``workflow.transition`` calls; it belongs in ``services.py`` once the
-    pipeline core takes it.)"""
-    results = []
-    tickets = {t.pk: t for t in Ticket.objects.visible_to(user).filter(pk__in=ticket_ids)}
-    for pk in ticket_ids:
-        ticket = tickets.get(pk)
-        if ticket is None:
-            results.append(BulkResult(f"#{pk}", False, "工单不存在或不在您的管辖范围内"))
-            continue
-        try:
-            transition(ticket, "assign", actor=user, region=region)
-        except JiayuanError as exc:
-            results.append(BulkResult(ticket.number, False, exc.message))
-        else:
-            results.append(BulkResult(ticket.number, True, f"已分拨至{region.name}"))
-    return results

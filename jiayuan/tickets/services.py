@@ -17,7 +17,7 @@ from jiayuan.tickets import sla
 from jiayuan.tickets.choices import Channel, Level, State, Urgency
 from jiayuan.tickets.events import GENESIS, build_event
 from jiayuan.tickets.models import Category, DailyCounter, Ticket
-from jiayuan.tickets.workflow import level_of
+from jiayuan.tickets.workflow import level_of, transition
 
 NUMBER_PREFIX = "J"
 MAX_TITLE = 120
@@ -219,3 +219,29 @@ def _existing(channel: str, external_ref: str, scope: str, key: str) -> Ticket |
             .first()
         )
     return None
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    number: str
+    ok: bool
+    message: str
+
+
+def tickets_assign_bulk(*, user: Any, ticket_ids: list[int], region: Region) -> list[BulkResult]:
+    """Assign each selected triage ticket to ``region`` — one transition per ticket, each on its
+    own: a refused or stale ticket is reported and the others still go through."""
+    results = []
+    tickets = {t.pk: t for t in Ticket.objects.visible_to(user).filter(pk__in=ticket_ids)}
+    for pk in ticket_ids:
+        ticket = tickets.get(pk)
+        if ticket is None:
+            results.append(BulkResult(f"#{pk}", False, "工单不存在或不在您的管辖范围内"))
+            continue
+        try:
+            transition(ticket, "assign", actor=user, region=region)
+        except JiayuanError as exc:
+            results.append(BulkResult(ticket.number, False, exc.message))
+        else:
+            results.append(BulkResult(ticket.number, True, f"已分拨至{region.name}"))
+    return results

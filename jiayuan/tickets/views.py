@@ -24,7 +24,7 @@ from jiayuan.core import ratelimit
 from jiayuan.core.errors import JiayuanError, NotFound
 from jiayuan.core.masking import can_unmask, log_unmasked, mask_phone
 from jiayuan.regions.models import Building, Region
-from jiayuan.tickets import forms, selectors, uploads
+from jiayuan.tickets import forms, selectors, services, uploads
 from jiayuan.tickets.choices import Channel, State
 from jiayuan.tickets.models import Attachment, Ticket
 from jiayuan.tickets.workflow import RULES, allowed_actions, transition
@@ -297,9 +297,7 @@ def triage(request: HttpRequest) -> HttpResponse:
             messages.error(request, "请选择承办网格或社区")
         else:
             region = Region.objects.get(pk=region_id)
-            results = selectors.tickets_assign_bulk(
-                user=request.user, ticket_ids=ids, region=region
-            )
+            results = services.tickets_assign_bulk(user=request.user, ticket_ids=ids, region=region)
             for r in results:
                 if r.ok:
                     messages.success(request, f"{r.number}：{r.message}")
