@@ -38,7 +38,8 @@ def _is_transactional(item: Any) -> bool:
 def pytest_runtest_teardown(item: Any, nextitem: Any) -> Any:
     """After a transactional test's fixtures are gone (the tables flushed), seed again."""
     yield
-    if not _is_transactional(item):
+    # After the last test the test databases are already gone (session fixtures end with it).
+    if nextitem is None or not _is_transactional(item):
         return
     from pytest_django.plugin import blocking_manager_key
 

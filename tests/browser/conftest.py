@@ -46,3 +46,8 @@ def browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+            # ORM calls made while Playwright's loop runs get connections pytest-django does
+            # not track; close them, or PostgreSQL cannot drop the test database at the end.
+            from django.db import connections
+
+            connections.close_all()
