@@ -10,26 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.paginator import EmptyPage, Paginator
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
-from jiayuan.core.errors import JiayuanError, PermissionDenied
+from jiayuan.core.errors import PermissionDenied
 from jiayuan.core.masking import can_unmask, log_unmasked
+from jiayuan.core.paging import PageIn, paginate
 from jiayuan.core.scoping import scope_for
 from jiayuan.regions import selectors
 from jiayuan.regions.models import CareTagType, Household, Resident
 from jiayuan.staff.selectors import active_posts
 
 router = Router()
-
-MAX_PAGE_SIZE = 200
-
-
-class PageIn(Schema):
-    page: int = 1
-    page_size: int = 50
 
 
 class RegionOut(Schema):
@@ -117,25 +110,6 @@ class MeOut(Schema):
     full_name: str
     posts: list[PostOut]
     sees_everything: bool
-
-
-def _page(queryset: QuerySet[Any], paging: PageIn) -> tuple[list[Any], dict[str, int]]:
-    if paging.page < 1:
-        raise JiayuanError("页码必须从 1 开始", code="invalid_page", field="page")
-    if not 1 <= paging.page_size <= MAX_PAGE_SIZE:
-        raise JiayuanError(
-            f"每页条数应在 1 到 {MAX_PAGE_SIZE} 之间", code="invalid_page_size", field="page_size"
-        )
-    paginator = Paginator(queryset, paging.page_size)
-    try:
-        page = paginator.page(paging.page)
-    except EmptyPage:
-        return [], {"count": paginator.count, "page": paging.page, "page_size": paging.page_size}
-    return list(page.object_list), {
-        "count": paginator.count,
-        "page": paging.page,
-        "page_size": paging.page_size,
-    }
 
 
 def _region_out(r: Any) -> dict[str, Any]:
@@ -227,7 +201,7 @@ def list_regions(
     qs = selectors.regions_visible(
         request.user, parent_id=filters.parent, level=filters.level, q=filters.q
     )
-    items, meta = _page(qs, paging)
+    items, meta = paginate(qs, paging)
     return {**meta, "items": [_region_out(r) for r in items]}
 
 
@@ -247,7 +221,7 @@ def list_buildings(
     request: HttpRequest, filters: Query[BuildingFilter], paging: Query[PageIn]
 ) -> dict[str, Any]:
     qs = selectors.buildings_visible(request.user, region_id=filters.region, q=filters.q)
-    items, meta = _page(qs, paging)
+    items, meta = paginate(qs, paging)
     return {**meta, "items": [_building_out(b) for b in items]}
 
 
@@ -279,7 +253,7 @@ def list_households(
         rental_status=filters.rental_status,
         party_member_center=filters.party_member_center,
     )
-    items, meta = _page(qs, paging)
+    items, meta = paginate(qs, paging)
     return {**meta, "items": [_household_out(h) for h in items]}
 
 
@@ -327,7 +301,7 @@ def list_residents(
         party_member=filters.party_member,
         building_leader=filters.building_leader,
     ).prefetch_related(Prefetch("care_tags", queryset=CareTagType.objects.order_by("sort")))
-    items, meta = _page(qs, paging)
+    items, meta = paginate(qs, paging)
     return {**meta, "items": _residents_out(request, items, filters.unmask)}
 
 

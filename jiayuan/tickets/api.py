@@ -30,8 +30,8 @@ from ninja import Field, Query, Router, Schema, Status
 
 from jiayuan.core.errors import JiayuanError, NotFound, PermissionDenied
 from jiayuan.core.masking import can_unmask, log_unmasked, mask_phone
+from jiayuan.core.paging import PageIn, paginate
 from jiayuan.core.scoping import scope_for, subtree_q
-from jiayuan.regions.api import PageIn, _page
 from jiayuan.regions.models import Building, Region
 from jiayuan.staff.choices import Role
 from jiayuan.tickets.choices import OPEN_STATES, Channel, Level, State, Urgency
@@ -541,7 +541,7 @@ def list_tickets(
     request: HttpRequest, filters: Query[TicketFilter], paging: Query[PageIn]
 ) -> dict[str, Any]:
     now = timezone.now()
-    items, meta = _page(_filtered(request.user, filters, now), paging)
+    items, meta = paginate(_filtered(request.user, filters, now), paging)
     return {**meta, "items": [_list_item(t, now) for t in items]}
 
 
