@@ -325,24 +325,23 @@ def request_submit(*, key: ApiKey, posted: PostedRequest, idempotency_key: str =
         if posted.get(name):
             extra["open311"][name] = posted.get(name)[:200]
 
-    with transaction.atomic():
-        intake = ticket_create(
-            channel="open311",
-            title="",
-            description=description or f"{category.name}（未填写描述）",
-            reporter_name=_reporter_name(posted.get("first_name"), posted.get("last_name")),
-            reporter_phone=phone,
-            anonymous=not phone,
-            category=category,
-            building=loc.building,
-            grid=loc.grid,
-            lng=loc.lng,
-            lat=loc.lat,
-            address=loc.address,
-            idempotency_scope=scope if idempotency_key else "",
-            idempotency_key=idempotency_key,
-            actor_label=key.channel_label or f"Open311：{key.name}",
-            attributes=extra,
-            media_url=media_url,
-        )
+    intake = ticket_create(
+        channel="open311",
+        title="",
+        description=description or f"{category.name}（未填写描述）",
+        reporter_name=_reporter_name(posted.get("first_name"), posted.get("last_name")),
+        reporter_phone=phone,
+        anonymous=not phone,
+        category=category,
+        building=loc.building,
+        grid=loc.grid,
+        lng=loc.lng,
+        lat=loc.lat,
+        address=loc.address,
+        idempotency_scope=scope if idempotency_key else "",
+        idempotency_key=idempotency_key,
+        actor_label=key.channel_label or f"Open311：{key.name}",
+        attributes=extra,
+        media_url=media_url,
+    )
     return Submission(intake.ticket, intake.created, posted.get("account_id") or None)

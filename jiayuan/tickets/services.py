@@ -6,14 +6,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jiayuan.core.errors import JiayuanError
 from jiayuan.regions.choices import Level as RegionLevel
 from jiayuan.regions.models import Building, Household, Region
-from jiayuan.tickets import sla
+from jiayuan.tickets import notify, sla
 from jiayuan.tickets.choices import Channel, Level, State, Urgency
 from jiayuan.tickets.events import GENESIS, build_event
 from jiayuan.tickets.models import Category, DailyCounter, Ticket
@@ -25,17 +24,18 @@ MAX_TEXT = 5000
 
 
 def next_ticket_number(*, now: dt.datetime) -> str:
-    """J + local date + a 6-digit daily sequence: J20261123000042. Safe under concurrency: the
-    counter is bumped by one UPDATE … SET value = value + 1."""
+    """J + local date + a 6-digit daily sequence: J20261123000042. Safe under concurrency: one
+    upsert statement bumps the day's counter and returns the new value (call it inside the
+    transaction that writes the ticket, so a rolled-back ticket gives its number back)."""
     day = timezone.localtime(now).date()
-    with transaction.atomic():
-        if not DailyCounter.objects.filter(day=day).update(value=F("value") + 1):
-            try:
-                with transaction.atomic():
-                    DailyCounter.objects.create(day=day, value=1)
-            except IntegrityError:
-                DailyCounter.objects.filter(day=day).update(value=F("value") + 1)
-        value = DailyCounter.objects.get(day=day).value
+    table = connection.ops.quote_name(DailyCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (day, value) VALUES (%s, 1) "
+            f"ON CONFLICT (day) DO UPDATE SET value = {table}.value + 1 RETURNING value",
+            [day],
+        )
+        (value,) = cursor.fetchone()
     return f"{NUMBER_PREFIX}{day:%Y%m%d}{value:06d}"
 
 
@@ -188,15 +188,13 @@ def ticket_create(
             event.save(force_insert=True)
             Ticket.objects.filter(pk=ticket.pk).update(last_hash=event.hash)
             ticket.last_hash = event.hash
+            notify.ticket_changed(ticket_id=ticket.pk, seq=1)
     except IntegrityError:
         # A concurrent retry with the same key won the race: answer with its ticket.
         existing = _existing(channel, external_ref, idempotency_scope, idempotency_key)
         if existing is None:
             raise
         return Intake(existing, False)
-    from jiayuan.tickets import notify
-
-    transaction.on_commit(lambda: notify.ticket_changed(ticket_id=ticket.pk, seq=1))
     return Intake(ticket, True)
 
 

@@ -932,7 +932,7 @@ def transition(
             change.after(ticket)
         from jiayuan.tickets import notify
 
-        transaction.on_commit(lambda: notify.ticket_changed(ticket_id=ticket.pk, seq=seq))
+        notify.ticket_changed(ticket_id=ticket.pk, seq=seq)
     return event
 
 
