@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "jiayuan.tickets",
     "jiayuan.notifications",
     "jiayuan.open311",
+    "jiayuan.stats",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,189 @@
+"""Rollups (统计汇总): additive counters per region node × day, per department × day and per
+estate × node × day, from which every measure of ``docs/measures.md`` is computed for any period
+and any node without reading the ticket table.
+
+A ticket contributes to the rows of the day it was *received* (created, Asia/Shanghai), with its
+facts as they stand (resolved, rated, …): the same cohort reading as ``tickets/measures.py``.
+``TicketFact`` keeps each ticket's current contribution so that a change (a reopening, a move to
+another grid) is applied as a delta: the old contribution out, the new one in. See
+``docs/stats.md``.
+
+Keys are plain integers without foreign-key constraints: the rollups are derived data and must
+never stop the demo city (or anything else) from being deleted; ``jiayuan stats rebuild``
+recomputes them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+# The counters of a rollup row, in this order everywhere (SQL column lists, delta tuples).
+COUNTERS = (
+    "received",  # 受理量
+    "resolved",  # 办结量
+    "on_time",  # 按期办结量
+    "rated",  # 评价量
+    "satisfied",  # 满意量 (满意 + 基本满意)
+    "default_satisfied",  # 默认满意
+    "solved",  # 化解量
+    "in_grid",  # 网格内办结
+    "in_community",  # 社区内办结 (网格 + 社区)
+    "overdue",  # 超期 (the SLA sweeper took an overdue action)
+    "supervised",  # 督办
+    "first_response_count",
+    "first_response_seconds",
+    "resolution_count",
+    "resolution_seconds",
+)
+
+
+class Watermark(models.Model):
+    """The one row (pk 1) saying how far the updater has read the event log: the highest
+    processed ``TicketEvent`` id, and the ids below it that were missing when it passed them
+    (``holes``: ``[[low, high, first_seen_epoch], …]``, rechecked until they expire), because a
+    transaction that took a lower id may commit after a higher one."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_event_id = models.BigIntegerField("已处理到的流转记录ID", default=0)
+    holes = models.JSONField("待复查的ID区间", default=list, blank=True)
+    updated_at = models.DateTimeField("更新时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "汇总水位"
+        verbose_name_plural = verbose_name
+
+    def __str__(self) -> str:
+        return f"event {self.last_event_id}"
+
+
+class TicketFact(models.Model):
+    """One ticket's current contribution to the rollups (derived; see ``stats/facts.py``).
+
+    ``flags`` is a bit set (``facts.F_*``); ``sticky`` bits come from events and never clear
+    (ever supervised, ever overdue, archived with the default rating)."""
+
+    ticket_id = models.BigIntegerField(primary_key=True)
+    region_id = models.IntegerField(null=True)  # the grid, or the owner region when unlocated
+    day = models.DateField()
+    category_pk = models.IntegerField(default=0)  # 0: uncategorised
+    channel = models.CharField(max_length=10)
+    estate_id = models.IntegerField(null=True)
+    flags = models.IntegerField(default=0)
+    first_response_seconds = models.BigIntegerField(null=True)
+    resolution_seconds = models.BigIntegerField(null=True)
+
+    class Meta:
+        verbose_name = "工单统计事实"
+        verbose_name_plural = verbose_name
+
+    def __str__(self) -> str:
+        return f"ticket {self.ticket_id}"
+
+
+class TicketFactDepartment(models.Model):
+    """A department's part in a ticket's facts: a live assignment (主办/协办, not returned),
+    counted on the day it was dispatched (``docs/measures.md``)."""
+
+    ticket_id = models.BigIntegerField()
+    department_id = models.IntegerField()
+    day = models.DateField()
+
+    class Meta:
+        verbose_name = "工单部门统计事实"
+        verbose_name_plural = verbose_name
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket_id", "department_id"], name="stats_factdept_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"ticket {self.ticket_id} department {self.department_id}"
+
+
+class _Counters(models.Model):
+    received = models.IntegerField(default=0)
+    resolved = models.IntegerField(default=0)
+    on_time = models.IntegerField(default=0)
+    rated = models.IntegerField(default=0)
+    satisfied = models.IntegerField(default=0)
+    default_satisfied = models.IntegerField(default=0)
+    solved = models.IntegerField(default=0)
+    in_grid = models.IntegerField(default=0)
+    in_community = models.IntegerField(default=0)
+    overdue = models.IntegerField(default=0)
+    supervised = models.IntegerField(default=0)
+    first_response_count = models.IntegerField(default=0)
+    first_response_seconds = models.BigIntegerField(default=0)
+    resolution_count = models.IntegerField(default=0)
+    resolution_seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class RegionDay(_Counters):
+    """Counters of the tickets received on ``day`` anywhere under the node ``region_id`` (the
+    node itself included), per category (the ticket's own, usually second-level) and channel.
+    Every ancestor of a ticket's grid has its row, so a node's dashboard reads its own rows."""
+
+    region_id = models.IntegerField()
+    day = models.DateField()
+    category_pk = models.IntegerField()
+    channel = models.CharField(max_length=10)
+
+    class Meta:
+        verbose_name = "区划日汇总"
+        verbose_name_plural = verbose_name
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region_id", "day", "category_pk", "channel"], name="stats_regionday_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.day}"
+
+
+class DepartmentDay(_Counters):
+    """Counters of the tickets dispatched to a department on ``day`` (not returned by it)."""
+
+    department_id = models.IntegerField()
+    day = models.DateField()
+    category_pk = models.IntegerField()
+    channel = models.CharField(max_length=10)
+
+    class Meta:
+        verbose_name = "部门日汇总"
+        verbose_name_plural = verbose_name
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department_id", "day", "category_pk", "channel"],
+                name="stats_departmentday_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id} {self.day}"
+
+
+class EstateDay(models.Model):
+    """Tickets received on ``day`` under the node ``region_id`` from buildings of one estate
+    (小区), for 高投诉小区."""
+
+    region_id = models.IntegerField()
+    day = models.DateField()
+    estate_id = models.IntegerField()
+    received = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "小区日汇总"
+        verbose_name_plural = verbose_name
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region_id", "day", "estate_id"], name="stats_estateday_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.day} {self.estate_id}"
