@@ -74,6 +74,10 @@ class Command(BaseCommand):
             summary["resent"] = resend_stale_outbound(now=timezone.now())
         if not self.stop.is_set():
             summary["tasks"] = self.run_tasks()
+        if not self.stop.is_set():
+            from jiayuan.stats.services import stats_update
+
+            summary["stats"] = stats_update().as_dict()
         return summary
 
     def run_tasks(self) -> int:
