@@ -22,10 +22,26 @@ def _show_once(request: HttpRequest, key: ApiKey, raw: str) -> None:
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "channel_label", "is_active", "created_at", "last_used_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "channel_label",
+        "is_active",
+        "queued",
+        "created_at",
+        "last_used_at",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "prefix", "channel_label"]
-    fields = ["name", "channel_label", "is_active", "prefix", "created_at", "last_used_at"]
+    fields = [
+        "name",
+        "channel_label",
+        "is_active",
+        "queued",
+        "prefix",
+        "created_at",
+        "last_used_at",
+    ]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
     actions = ["rotate"]
 

@@ -33,6 +33,12 @@ class ApiKey(models.Model):
         blank=True,
         help_text="写入流转记录的提交方，如“烟台12345小程序”；为空时用密钥名称。",
     )
+    queued = models.BooleanField(
+        "异步受理",
+        default=False,
+        help_text="勾选后，提交立即返回 token，工单由后台在数秒内生成（适合大批量对接的平台）；"
+        "客户端用 tokens/{token} 查询工单编号。",
+    )
     created_at = models.DateTimeField("创建时间", default=timezone.now)
     last_used_at = models.DateTimeField("最近使用", null=True, blank=True)
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from jiayuan.core.errors import NotFound
 from jiayuan.open311.models import ServiceAttribute
 from jiayuan.tickets.choices import OPEN_STATES, AssignmentRole, AssignmentState
-from jiayuan.tickets.models import Category, Ticket, TicketAssignment
+from jiayuan.tickets.models import Category, Submission, SubmissionState, Ticket, TicketAssignment
 
 MAX_REQUESTS = 1000
 DEFAULT_SPAN = dt.timedelta(days=90)
@@ -164,7 +164,22 @@ def request_detail(service_request_id: str) -> dict[str, Any]:
 
 
 def request_by_token(token: str) -> dict[str, Any]:
-    """GET tokens/{token}: the service_request_id behind a ticket's public token."""
+    """GET tokens/{token}: the service_request_id behind a token — a queued submission's (absent
+    while it waits, as GeoReport v2 allows) or a ticket's public token."""
+    queued = (
+        Submission.objects.filter(token=token)
+        .select_related("ticket")
+        .only("state", "error", "ticket__number", "ticket__confidential")
+        .first()
+    )
+    if queued is not None:
+        if queued.state == SubmissionState.FAILED:
+            raise NotFound(f"该提交未能受理：{queued.error} (request could not be accepted)")
+        if queued.ticket is None:
+            return {"token": token}
+        if queued.ticket.confidential:
+            raise NotFound("token 不存在 (token not found)")
+        return {"service_request_id": queued.ticket.number, "token": token}
     number = (
         Ticket.objects.filter(public_token=token, confidential=False)
         .values_list("number", flat=True)

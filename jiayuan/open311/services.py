@@ -24,7 +24,9 @@ from jiayuan.open311.locate import locate_grid
 from jiayuan.open311.models import ApiKey, Datatype, ServiceAttribute, hash_key
 from jiayuan.open311.selectors import service_by_code, service_notice
 from jiayuan.regions.models import Building, Region
+from jiayuan.tickets.models import Submission as QueuedSubmission
 from jiayuan.tickets.models import Ticket
+from jiayuan.tickets.queue import submission_create
 from jiayuan.tickets.services import ticket_create
 
 KEY_PREFIX = "jy311_"
@@ -52,14 +54,16 @@ def apikey_set_secret(key: ApiKey) -> str:
     return raw
 
 
-def apikey_create(*, name: str, channel_label: str = "") -> tuple[ApiKey, str]:
+def apikey_create(
+    *, name: str, channel_label: str = "", queued: bool = False
+) -> tuple[ApiKey, str]:
     """A new key: returns the row and the raw key, which is shown once and never stored."""
     name = name.strip()
     if not name:
         raise JiayuanError("请填写密钥名称", code="required", field="name")
     if ApiKey.objects.filter(name=name).exists():
         raise JiayuanError(f"已有名为“{name}”的密钥", code="duplicate", field="name")
-    key = ApiKey(name=name, channel_label=channel_label.strip())
+    key = ApiKey(name=name, channel_label=channel_label.strip(), queued=queued)
     raw = apikey_set_secret(key)
     try:
         with transaction.atomic():
@@ -106,13 +110,25 @@ def apikey_authenticate(*, raw: str, now: dt.datetime | None = None) -> ApiKey:
 
 @dataclass
 class Submission:
-    """The answer to a POST: the ticket and whether this call created it."""
+    """The answer to a POST: the ticket and whether this call created it — or, for a queued
+    key, the queued submission, answered with its token (GeoReport v2)."""
 
-    ticket: Ticket
+    ticket: Ticket | None
     created: bool
     account_id: str | None = None
+    queued: QueuedSubmission | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        if self.ticket is None and self.queued is not None:
+            if self.queued.ticket_id is not None:
+                self.ticket = self.queued.ticket
+            else:
+                return {
+                    "token": self.queued.token,
+                    "service_notice": "已接收，正在受理；请用 token 查询工单编号。",
+                    "account_id": self.account_id,
+                }
+        assert self.ticket is not None
         return {
             "service_request_id": self.ticket.number,
             "service_notice": service_notice(self.ticket),
@@ -325,7 +341,7 @@ def request_submit(*, key: ApiKey, posted: PostedRequest, idempotency_key: str =
         if posted.get(name):
             extra["open311"][name] = posted.get(name)[:200]
 
-    intake = ticket_create(
+    arguments: dict[str, Any] = dict(
         channel="open311",
         title="",
         description=description or f"{category.name}（未填写描述）",
@@ -344,4 +360,9 @@ def request_submit(*, key: ApiKey, posted: PostedRequest, idempotency_key: str =
         attributes=extra,
         media_url=media_url,
     )
-    return Submission(intake.ticket, intake.created, posted.get("account_id") or None)
+    account_id = posted.get("account_id") or None
+    if key.queued:
+        queued = submission_create(**arguments)
+        return Submission(None, queued.created, account_id, queued=queued.submission)
+    intake = ticket_create(**arguments)
+    return Submission(intake.ticket, intake.created, account_id)

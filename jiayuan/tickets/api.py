@@ -36,7 +36,8 @@ from jiayuan.regions.models import Building, Region
 from jiayuan.staff.choices import Role
 from jiayuan.tickets.choices import OPEN_STATES, Channel, Level, State, Urgency
 from jiayuan.tickets.events import verify_chain
-from jiayuan.tickets.models import Category, Ticket, TicketAssignment, TicketEvent
+from jiayuan.tickets.models import Category, Submission, Ticket, TicketAssignment, TicketEvent
+from jiayuan.tickets.queue import submission_create, submission_status
 from jiayuan.tickets.services import ticket_create
 from jiayuan.tickets.workflow import RULES, Conflict, allowed_actions, transition
 
@@ -437,10 +438,33 @@ def _category_for(code: str | None) -> Category | None:
 # --- endpoints -----------------------------------------------------------------------------------
 
 
+class SubmissionOut(Schema):
+    token: str
+    state: str = Field(description="pending 待受理 / done 已受理 / failed 未能受理")
+    state_label: str
+    ticket: str | None = Field(None, description="工单编号（已受理后）")
+    error: str | None = None
+    received_at: dt.datetime
+    processed_at: dt.datetime | None = None
+    url: str
+
+
+def _submission_out(submission: Submission) -> dict[str, Any]:
+    return {
+        **submission_status(submission),
+        "url": f"/api/v1/submissions/{submission.token}",
+    }
+
+
+def _wants_async(request: HttpRequest) -> bool:
+    prefer = request.headers.get("Prefer", "")
+    return any(p.strip().lower() == "respond-async" for p in prefer.split(","))
+
+
 @router.post(
     "/tickets",
-    response={201: TicketDetail, 200: TicketDetail, **ERRORS},
-    summary="提交诉求（支持 Idempotency-Key）",
+    response={201: TicketDetail, 200: TicketDetail, 202: SubmissionOut, **ERRORS},
+    summary="提交诉求（支持 Idempotency-Key；Prefer: respond-async 时异步受理）",
 )
 def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
     user: Any = request.user
@@ -457,7 +481,7 @@ def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
         raise PermissionDenied("只有工作人员可以指定来源渠道", field="channel")
     relayed = staff and channel in RELAYED_CHANNELS
     label = Channel(channel).label
-    intake = ticket_create(
+    arguments: dict[str, Any] = dict(
         channel=channel,
         title=payload.title,
         description=payload.description,
@@ -476,10 +500,32 @@ def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
         idempotency_key=key,
         actor_label=f"{label}·{user.get_username()}" if staff else label,
     )
+    if _wants_async(request):
+        # Queued: validated and stored now, made into a ticket by the worker within seconds.
+        queued = submission_create(**arguments, queued_by=user)
+        return Status(202, _submission_out(queued.submission))
+    intake = ticket_create(**arguments)
     ticket = Ticket.objects.select_related(
         "category", "grid", "owner_region", "building", "owner_user", "merged_into"
     ).get(pk=intake.ticket.pk)
     return Status(201 if intake.created else 200, _detail(request, ticket))
+
+
+@router.get(
+    "/submissions/{token}",
+    response={200: SubmissionOut, **ERRORS},
+    summary="异步受理的进度（工单编号）",
+)
+def submission_detail(request: HttpRequest, token: str) -> Any:
+    user: Any = request.user
+    submission = (
+        Submission.objects.filter(token=token, created_by_id=user.pk)
+        .select_related("ticket")
+        .first()
+    )
+    if submission is None:
+        raise NotFound("没有这条提交")
+    return _submission_out(submission)
 
 
 class TicketFilter(Schema):

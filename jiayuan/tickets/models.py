@@ -448,3 +448,62 @@ class DailyCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.value}"
+
+
+class SubmissionState(models.TextChoices):
+    PENDING = "pending", "待受理"
+    DONE = "done", "已受理"
+    FAILED = "failed", "未能受理"
+
+
+class Submission(models.Model):
+    """受理队列: a request accepted over a machine channel (Open311 with a queued key, the API with
+    ``Prefer: respond-async``) and answered with a token at once; the worker turns it into a ticket
+    with ``ticket_create`` moments later. ``payload`` holds the validated arguments; the receipt
+    time is the ticket's submission time, so deadlines start when the resident sent it."""
+
+    token = models.CharField("受理凭据", max_length=32, unique=True, default=new_public_token)
+    channel = models.CharField("来源渠道", max_length=10, choices=Channel.choices)
+    payload = models.JSONField("提交内容")
+    state = models.CharField(
+        "状态", max_length=10, choices=SubmissionState.choices, default=SubmissionState.PENDING
+    )
+    ticket = models.ForeignKey(
+        Ticket,
+        verbose_name="工单",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    error = models.CharField("未受理原因", max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="提交人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    idempotency_scope = models.CharField(max_length=60, blank=True, editable=False)
+    idempotency_key = models.CharField(max_length=100, blank=True, editable=False)
+    created_at = models.DateTimeField("接收时间", default=timezone.now)
+    processed_at = models.DateTimeField("处理时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "受理队列"
+        verbose_name_plural = verbose_name
+        indexes = [models.Index(fields=["state", "id"], name="submission_state")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=SubmissionState.values), name="submission_state_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_scope", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="submission_idempotency_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token} {self.get_state_display()}"

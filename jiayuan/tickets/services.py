@@ -55,6 +55,42 @@ def _root_for(building: Building | None) -> Region | None:
     return Region.objects.filter(level=RegionLevel.CITY).order_by("id").first()
 
 
+def clean_intake(
+    *,
+    channel: str,
+    title: str,
+    description: str,
+    urgency: str,
+    lng: float | None,
+    lat: float | None,
+    anonymous: bool,
+    reporter: Any,
+    reporter_phone: str,
+) -> tuple[str, str]:
+    """The checks every intake passes, queued or not: the cleaned (title, description), or a
+    ``JiayuanError`` naming the field."""
+    if channel not in Channel.values:
+        raise JiayuanError("来源渠道不正确", code="invalid_choice", field="channel")
+    title = (title or "").strip()
+    description = (description or "").strip()
+    if not description:
+        raise JiayuanError("请填写诉求内容", code="required", field="description")
+    if len(description) > MAX_TEXT:
+        raise JiayuanError(
+            f"诉求内容过长（最多{MAX_TEXT}字）", code="too_long", field="description"
+        )
+    title = (title or description[:30])[:MAX_TITLE]
+    if urgency not in Urgency.values:
+        raise JiayuanError("紧急程度不正确", code="invalid_choice", field="urgency")
+    if lat is not None and not -90 <= lat <= 90:
+        raise JiayuanError("纬度超出范围", code="invalid", field="lat")
+    if lng is not None and not -180 <= lng <= 180:
+        raise JiayuanError("经度超出范围", code="invalid", field="long")
+    if not anonymous and not reporter and not reporter_phone:
+        raise JiayuanError("请留下联系电话，或选择匿名反映", code="required", field="phone")
+    return title, description
+
+
 def ticket_create(
     *,
     channel: str,
@@ -84,25 +120,17 @@ def ticket_create(
     """Intake (受理): one ticket from any channel, assigned to its grid when the grid is known,
     otherwise put in the triage queue (待分拨). A repeated ``idempotency_key`` (per scope) or a
     repeated ``external_ref`` (per channel) returns the ticket created the first time."""
-    if channel not in Channel.values:
-        raise JiayuanError("来源渠道不正确", code="invalid_choice", field="channel")
-    title = (title or "").strip()
-    description = (description or "").strip()
-    if not description:
-        raise JiayuanError("请填写诉求内容", code="required", field="description")
-    if len(description) > MAX_TEXT:
-        raise JiayuanError(
-            f"诉求内容过长（最多{MAX_TEXT}字）", code="too_long", field="description"
-        )
-    title = (title or description[:30])[:MAX_TITLE]
-    if urgency not in Urgency.values:
-        raise JiayuanError("紧急程度不正确", code="invalid_choice", field="urgency")
-    if lat is not None and not -90 <= lat <= 90:
-        raise JiayuanError("纬度超出范围", code="invalid", field="lat")
-    if lng is not None and not -180 <= lng <= 180:
-        raise JiayuanError("经度超出范围", code="invalid", field="long")
-    if not anonymous and not reporter and not reporter_phone:
-        raise JiayuanError("请留下联系电话，或选择匿名反映", code="required", field="phone")
+    title, description = clean_intake(
+        channel=channel,
+        title=title,
+        description=description,
+        urgency=urgency,
+        lng=lng,
+        lat=lat,
+        anonymous=anonymous,
+        reporter=reporter,
+        reporter_phone=reporter_phone,
+    )
 
     existing = _existing(channel, external_ref, idempotency_scope, idempotency_key)
     if existing is not None:

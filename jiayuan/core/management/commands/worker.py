@@ -1,8 +1,11 @@
 """``jiayuan worker [--once] [--interval 60]``: the background worker of the embedded setup.
 
-Each round: one SLA sweep, the outbound messages whose task was lost, then every django-task
-that is due in the database backend (django-tasks-db's own ``Worker`` in batch mode, so claiming
-a task row works exactly as in ``db_worker``). Then it sleeps ``--interval`` seconds. SIGTERM or
+Each round: the queued submissions (受理队列) made into tickets, one SLA sweep, the outbound
+messages whose task was lost, then every django-task that is due in the database backend
+(django-tasks-db's own ``Worker`` in batch mode, so claiming a task row works exactly as in
+``db_worker``). Then it waits ``--interval`` seconds, draining the intake queue (and the tasks
+that queues) every ``--intake-interval`` seconds meanwhile, so a queued submission becomes a
+ticket within about a second. SIGTERM or
 SIGINT stops it cleanly: the task being run finishes, no new one starts, the sleep ends at once.
 Any number of workers may run side by side: sweeps and tasks are both claimed row by row.
 """
@@ -13,6 +16,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -32,6 +36,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval", type=float, default=60.0, help="两轮之间的间隔秒数（默认 60）"
         )
+        parser.add_argument(
+            "--intake-interval",
+            type=float,
+            default=1.0,
+            help="两轮之间处理受理队列的间隔秒数（默认 1）",
+        )
         parser.add_argument("--no-sweep", action="store_true", help="不做时限巡检，只运行任务")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -48,7 +58,7 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(summary, ensure_ascii=False))
                 if once:
                     break
-                self.stop.wait(interval)
+                self.wait_draining(interval, max(0.05, float(options["intake_interval"])))
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -63,11 +73,30 @@ class Command(BaseCommand):
         if self.db_worker is not None:
             self.db_worker.running = False
 
+    def wait_draining(self, interval: float, step: float) -> None:
+        """Sleep until the next round, turning queued submissions into tickets meanwhile."""
+        from jiayuan.tickets.queue import submissions_drain
+
+        deadline = time.monotonic() + interval
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(step, left))
+            if self.stop.is_set():
+                return
+            drained = submissions_drain()
+            if drained["done"] or drained["failed"]:
+                self.stdout.write(json.dumps({"intake": drained, "tasks": self.run_tasks()}))
+
     def run_round(self, *, sweep: bool) -> dict[str, Any]:
         from jiayuan.notifications.services import resend_stale_outbound
+        from jiayuan.tickets.queue import submissions_drain
         from jiayuan.tickets.sweep import sla_sweep
 
         summary: dict[str, Any] = {"at": timezone.now().isoformat()}
+        if not self.stop.is_set():
+            summary["intake"] = submissions_drain()
         if sweep and not self.stop.is_set():
             summary["sweep"] = sla_sweep().as_dict()
         if not self.stop.is_set():

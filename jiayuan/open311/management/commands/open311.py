@@ -27,6 +27,9 @@ class Command(BaseCommand):
         create = sub.add_parser("create-key", help="新建密钥，最后一行输出密钥原文")
         create.add_argument("name")
         create.add_argument("--label", default="", help="写入流转记录的提交方说明")
+        create.add_argument(
+            "--queued", action="store_true", help="异步受理：提交立即返回 token，工单由后台生成"
+        )
         sub.add_parser("demo-key", help="新建或重置名为 demo 的密钥，最后一行输出密钥原文")
         sub.add_parser("list-keys", help="列出密钥（只显示前缀）")
 
@@ -34,12 +37,16 @@ class Command(BaseCommand):
         action = options["action"]
         try:
             if action == "create-key":
-                key, raw = apikey_create(name=options["name"], channel_label=options["label"])
+                key, raw = apikey_create(
+                    name=options["name"], channel_label=options["label"], queued=options["queued"]
+                )
             elif action == "demo-key":
                 key, raw = apikey_rotate(name=DEMO_KEY_NAME, channel_label="演示客户端")
             else:
                 for row in ApiKey.objects.order_by("name"):
                     state = "启用" if row.is_active else "停用"
+                    if row.queued:
+                        state += "·异步受理"
                     used = row.last_used_at.isoformat() if row.last_used_at else "-"
                     self.stdout.write(f"{row.name}\t{row.prefix}…\t{state}\t{used}")
                 return

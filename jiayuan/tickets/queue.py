@@ -1,0 +1,186 @@
+"""受理队列 (intake queue): accept now, create the ticket a moment later.
+
+A machine channel under load (an Open311 key marked *queued*, or an API client sending
+``Prefer: respond-async``) gets its request validated and stored as one ``Submission`` row, and
+a token back at once — the GeoReport v2 way (``tokens/{token}`` answers the
+``service_request_id`` once it exists). ``jiayuan worker`` drains the queue every second with the
+same ``ticket_create`` every other channel uses, so the ticket, its first event and its
+notification are exactly those of a synchronous intake, with the submission's receipt time as
+the ticket's submission time.
+
+Exactly once: each submission is created as a ticket under an idempotency key (the client's, or
+the submission's own token), so two workers draining at once, or a worker that crashed after
+creating the ticket and before marking the row, still make one ticket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from jiayuan.core.errors import JiayuanError
+from jiayuan.regions.models import Building, Household, Region
+from jiayuan.tickets.models import Category, Submission, SubmissionState
+from jiayuan.tickets.services import clean_intake, ticket_create
+
+logger = logging.getLogger(__name__)
+
+BATCH = 200
+# ticket_create arguments that are model instances: stored by primary key in the payload.
+_RELATED: dict[str, Any] = {
+    "category": Category,
+    "building": Building,
+    "household": Household,
+    "grid": Region,
+}
+
+
+@dataclass(frozen=True)
+class Queued:
+    submission: Submission
+    created: bool
+
+
+def submission_create(
+    *,
+    channel: str,
+    title: str,
+    description: str,
+    reporter: Any = None,
+    queued_by: Any = None,
+    idempotency_scope: str = "",
+    idempotency_key: str = "",
+    **fields: Any,
+) -> Queued:
+    """Validate an intake exactly as ``ticket_create`` does and queue it (one INSERT). A repeated
+    ``idempotency_key`` (per scope) answers the submission queued the first time.
+    ``queued_by`` is the account that may poll it (a staff member relaying a call, say); it
+    defaults to the reporter."""
+    title, description = clean_intake(
+        channel=channel,
+        title=title,
+        description=description,
+        urgency=fields.get("urgency", "normal"),
+        lng=fields.get("lng"),
+        lat=fields.get("lat"),
+        anonymous=fields.get("anonymous", False),
+        reporter=reporter,
+        reporter_phone=fields.get("reporter_phone", ""),
+    )
+    user = reporter if getattr(reporter, "is_authenticated", False) else None
+    now = fields.pop("created_at", None) or timezone.now()
+    payload: dict[str, Any] = {
+        "title": title,
+        "description": description,
+        "reporter": user.pk if user is not None else None,
+    }
+    for name, value in fields.items():
+        payload[name] = value.pk if name in _RELATED and value is not None else value
+    try:
+        with transaction.atomic():
+            submission = Submission.objects.create(
+                channel=channel,
+                payload=payload,
+                created_by=queued_by if queued_by is not None else user,
+                idempotency_scope=idempotency_scope,
+                idempotency_key=idempotency_key,
+                created_at=now,
+            )
+    except IntegrityError:
+        existing = _existing(idempotency_scope, idempotency_key)
+        if existing is None:
+            raise
+        return Queued(existing, False)
+    return Queued(submission, True)
+
+
+def _existing(scope: str, key: str) -> Submission | None:
+    if not key:
+        return None
+    return (
+        Submission.objects.filter(idempotency_scope=scope, idempotency_key=key)
+        .exclude(idempotency_key="")
+        .select_related("ticket")
+        .first()
+    )
+
+
+def _arguments(submission: Submission) -> dict[str, Any]:
+    """``ticket_create``'s arguments back from the payload; a vanished object is an error."""
+    args = dict(submission.payload)
+    for name, model in _RELATED.items():
+        pk = args.get(name)
+        if pk is None:
+            continue
+        qs = model.objects.all()
+        if model is Building:
+            qs = qs.select_related("grid")
+        if model is Household:
+            qs = qs.select_related("building__grid")
+        obj = qs.filter(pk=pk).first()
+        if obj is None:
+            raise JiayuanError(
+                f"提交时引用的{model._meta.verbose_name}已不存在", code="not_found", field=name
+            )
+        args[name] = obj
+    if args.get("reporter") is not None:
+        args["reporter"] = get_user_model().objects.filter(pk=args["reporter"]).first()
+    if submission.idempotency_key:
+        args["idempotency_scope"] = submission.idempotency_scope
+        args["idempotency_key"] = submission.idempotency_key
+    else:
+        args["idempotency_scope"] = "queue"
+        args["idempotency_key"] = submission.token
+    args["created_at"] = submission.created_at
+    return args
+
+
+def submission_process(submission: Submission, *, now: dt.datetime | None = None) -> Submission:
+    """Make the submission's ticket (or record why it cannot be made); safe to repeat."""
+    now = now or timezone.now()
+    pending = Submission.objects.filter(pk=submission.pk, state=SubmissionState.PENDING)
+    try:
+        intake = ticket_create(channel=submission.channel, **_arguments(submission))
+    except JiayuanError as exc:
+        pending.update(state=SubmissionState.FAILED, error=exc.message[:500], processed_at=now)
+        logger.warning("submission %s refused: %s", submission.token, exc.message)
+    else:
+        pending.update(state=SubmissionState.DONE, ticket=intake.ticket, processed_at=now)
+    submission.refresh_from_db()
+    return submission
+
+
+def submissions_drain(*, limit: int | None = None) -> dict[str, int]:
+    """Process pending submissions in arrival order; returns how many became tickets / failed."""
+    done = failed = 0
+    while limit is None or done + failed < limit:
+        size = BATCH if limit is None else min(BATCH, limit - done - failed)
+        batch = list(Submission.objects.filter(state=SubmissionState.PENDING).order_by("id")[:size])
+        if not batch:
+            break
+        for submission in batch:
+            state = submission_process(submission).state
+            if state == SubmissionState.DONE:
+                done += 1
+            elif state == SubmissionState.FAILED:
+                failed += 1
+    return {"done": done, "failed": failed}
+
+
+def submission_status(submission: Submission) -> dict[str, Any]:
+    """What a client polling its token sees."""
+    return {
+        "token": submission.token,
+        "state": submission.state,
+        "state_label": submission.get_state_display(),
+        "ticket": submission.ticket.number if submission.ticket is not None else None,
+        "error": submission.error or None,
+        "received_at": submission.created_at,
+        "processed_at": submission.processed_at,
+    }
