@@ -28,11 +28,24 @@ class Command(BaseCommand):
             default=None,
             help="只为前 N 个社区生成住户（用于测试）",
         )
+        parser.add_argument(
+            "--tickets",
+            type=int,
+            default=0,
+            help="再生成 N 张历史工单（含流转记录、部门派单和统计汇总），见 docs/demo-data.md",
+        )
+        parser.add_argument(
+            "--years", type=float, default=1.0, help="历史工单分布在最近几年（默认 1）"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         def say(line: str) -> None:
             self.stdout.write(line)
 
+        if options["reset"]:
+            from jiayuan.stats.services import stats_clear
+
+            stats_clear()  # the rollups count the tickets about to be deleted
         try:
             result = build_demo_city(
                 scale=options["scale"],
@@ -57,3 +70,21 @@ class Command(BaseCommand):
         say("演示账号（密码相同）：")
         for line in iter_account_table(result.accounts):
             say("  " + line)
+        if options["tickets"]:
+            from jiayuan.stats.history import generate_history
+
+            try:
+                history = generate_history(
+                    tickets=options["tickets"],
+                    years=options["years"],
+                    seed=options["seed"],
+                    say=say,
+                )
+            except JiayuanError as exc:
+                raise CommandError(exc.message) from exc
+            say("")
+            say(
+                f"历史工单已生成：{history.tickets:,} 张，流转记录 {history.events:,} 条，"
+                f"{history.first_day} 至 {history.last_day}，用时 {history.seconds} 秒"
+                f"（汇总 {history.rollup_seconds} 秒）"
+            )
