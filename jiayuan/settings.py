@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "jiayuan.notifications",
     "jiayuan.open311",
     "jiayuan.stats",
+    "jiayuan.routing",
 ]
 
 MIDDLEWARE = [
