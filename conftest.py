@@ -57,11 +57,13 @@ def _fresh_caches() -> None:
     """The calendar and SLA policies are cached per process; a test must not see another
     test's rows."""
     from jiayuan.core import calendar
+    from jiayuan.core.memo import clear_all_local
     from jiayuan.tickets import sla
 
     calendar.reload()
     sla.reload()
     forget_root_paths()
+    clear_all_local()
 
 
 @pytest.fixture(autouse=True)

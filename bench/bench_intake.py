@@ -11,7 +11,12 @@ sync workers close connections anyway):
 - ``open311``: ``POST /open311/v2/requests.json``, form-encoded, lat/long inside grid A1-1 (so
   the point-in-grid lookup runs), a unique ``Idempotency-Key`` per request;
 - ``api``: ``POST /api/v1/tickets`` as the grid worker (session + CSRF), JSON, on a building,
-  a unique ``Idempotency-Key`` per request.
+  a unique ``Idempotency-Key`` per request;
+- ``open311_queued`` and ``api_queued``: the same requests through the intake queue (受理队列):
+  an Open311 key marked *queued*, and ``Prefer: respond-async`` on the API. They answer with a
+  token; the benchmark then times ``jiayuan tickets drain`` turning every queued submission into
+  its ticket (``drain_tickets_per_s``) — what the worker does each second — so the queue's
+  sustained rate is on the record next to its acceptance rate.
 
 The client threads run on the same machine as the server and take part of its CPU: the figures
 compare the three targets with each other, they are not a capacity rating of the server.
@@ -81,6 +86,7 @@ def prepare(engine: str) -> None:
     call_command("migrate", verbosity=0)
     world = build_world()
     _, raw = apikey_create(name="bench", channel_label="基准测试")
+    _, queued = apikey_create(name="bench-queued", channel_label="基准测试（异步）", queued=True)
     from django.db import connection
 
     print(
@@ -88,6 +94,7 @@ def prepare(engine: str) -> None:
             {
                 "database": connection.settings_dict["NAME"],
                 "api_key": raw,
+                "queued_api_key": queued,
                 "building": world.buildings["a1_1"].code,
             }
         )
@@ -277,9 +284,11 @@ def measure(engine: str, *, count: int, threads: int, workers: int) -> dict[str,
         def ceiling(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
             return "GET", "/healthz", None, {}
 
-        def open311(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+        def open311_with(
+            key: str, tag: str, i: int
+        ) -> tuple[str, str, bytes | None, dict[str, str]]:
             form = {
-                "api_key": setup["api_key"],
+                "api_key": key,
                 "jurisdiction_id": "yantai.gov.cn",
                 "service_code": "garbage",
                 "description": f"基准测试第{i}件：垃圾桶满了没人清运",
@@ -288,17 +297,24 @@ def measure(engine: str, *, count: int, threads: int, workers: int) -> dict[str,
             }
             headers = {
                 "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                "Idempotency-Key": f"{run_id}-o-{i}",
+                "Idempotency-Key": f"{run_id}-{tag}-{i}",
             }
             return "POST", "/open311/v2/requests.json", urlencode(form).encode(), headers
+
+        def open311(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+            return open311_with(setup["api_key"], "o", i)
+
+        def open311_queued(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+            return open311_with(setup["queued_api_key"], "oq", i)
 
         results: dict[str, Any] = {
             "ceiling": run_target(port, ceiling, count=count, threads=threads),
             "open311": run_target(port, open311, count=count, threads=threads),
+            "open311_queued": run_target(port, open311_queued, count=count, threads=threads),
         }
         session, csrf = login(port, "grid_worker")
 
-        def api(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+        def api(i: int, queued: bool = False) -> tuple[str, str, bytes | None, dict[str, str]]:
             payload = {
                 "description": f"基准测试第{i}件：楼道灯不亮",
                 "category": "property",
@@ -308,30 +324,81 @@ def measure(engine: str, *, count: int, threads: int, workers: int) -> dict[str,
                 "Content-Type": "application/json",
                 "Cookie": f"sessionid={session}; csrftoken={csrf}",
                 "X-CSRFToken": csrf,
-                "Idempotency-Key": f"{run_id}-a-{i}",
+                "Idempotency-Key": f"{run_id}-{'aq' if queued else 'a'}-{i}",
             }
+            if queued:
+                headers["Prefer"] = "respond-async"
             return "POST", "/api/v1/tickets", json.dumps(payload).encode(), headers
+
+        def api_queued(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+            return api(i, queued=True)
 
         method, path, body, headers = api(-1000)
         if request(port, method, path, body, headers)[0] == 404:
             results["api"] = {"skipped": "POST /api/v1/tickets does not exist yet"}
         else:
             results["api"] = run_target(port, api, count=count, threads=threads)
+            results["api_queued"] = run_target(port, api_queued, count=count, threads=threads)
     finally:
         stop_server(server)
+    drain = time_drain(engine)
     errors = server_log(engine).read_text(errors="replace").count("Traceback")
     ceiling_rps = results["ceiling"]["rps"]
-    api_rps = results["api"].get("rps")
+
+    def ratio(name: str) -> float | None:
+        rps = results.get(name, {}).get("rps")
+        return round(rps / ceiling_rps, 2) if rps and ceiling_rps else None
+
     return {
         "ceiling_rps": ceiling_rps,
-        "open311_rps": results["open311"]["rps"],
         "database": setup["database"],
-        "ratio": round(results["open311"]["rps"] / ceiling_rps, 2) if ceiling_rps else None,
-        "api_rps": api_rps,
-        "api_ratio": round(api_rps / ceiling_rps, 2) if api_rps and ceiling_rps else None,
+        "open311_rps": results["open311"]["rps"],
+        "ratio": ratio("open311"),
+        "api_rps": results["api"].get("rps"),
+        "api_ratio": ratio("api"),
+        "open311_queued_rps": results["open311_queued"]["rps"],
+        "open311_queued_ratio": ratio("open311_queued"),
+        "api_queued_rps": results.get("api_queued", {}).get("rps"),
+        "api_queued_ratio": ratio("api_queued"),
+        "drain": drain,
         "server_tracebacks": errors,
         "detail": results,
     }
+
+
+def time_drain(engine: str) -> dict[str, Any]:
+    """Turn every queued submission into its ticket (one worker process) and time it."""
+    jiayuan = Path(sys.executable).parent / "jiayuan"
+    env = server_env(engine)
+    pending = _count_pending(engine)
+    start = time.perf_counter()
+    subprocess.run(
+        [str(jiayuan), "tickets", "drain"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    seconds = time.perf_counter() - start
+    return {
+        "submissions": pending,
+        "seconds": round(seconds, 2),
+        "drain_tickets_per_s": round(pending / seconds, 1) if seconds else None,
+        "left_pending": _count_pending(engine),
+    }
+
+
+def _count_pending(engine: str) -> int:
+    code = (
+        "import django; django.setup(); "
+        "from jiayuan.tickets.models import Submission; "
+        "print(Submission.objects.filter(state='pending').count())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=server_env(engine),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

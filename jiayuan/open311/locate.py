@@ -8,6 +8,7 @@ after ``MAX_AGE`` seconds at the latest (bulk imports that send no signals).
 
 from __future__ import annotations
 
+import copy
 import secrets
 import threading
 import time
@@ -31,6 +32,7 @@ class _Index:
     tree: STRtree
     ids: list[int]
     codes: list[str]
+    regions: dict[int, Region]
     generation: Any
     built_at: float
 
@@ -66,7 +68,9 @@ def _build(generation: Any) -> _Index:
         ids.append(pk)
         codes.append(code)
         geoms.append(geom)
-    return _Index(STRtree(geoms), ids, codes, generation, time.monotonic())
+    # The grids themselves, without their boundaries, so a lookup costs no query.
+    regions = Region.objects.defer("boundary").in_bulk(ids)
+    return _Index(STRtree(geoms), ids, codes, regions, generation, time.monotonic())
 
 
 def _current() -> _Index:
@@ -92,4 +96,6 @@ def locate_grid(lng: float, lat: float) -> Region | None:
     if len(hits) == 0:
         return None
     best = min(int(i) for i in hits)  # geometries were added in code order
-    return Region.objects.filter(pk=index.ids[best]).first()
+    region = index.regions.get(index.ids[best])
+    # A copy: callers may set attributes on what they get; the index's own stays as loaded.
+    return copy.copy(region) if region is not None else None

@@ -7,6 +7,7 @@ and phone or ID numbers typed into a description are masked.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
 from jiayuan.core.errors import NotFound
+from jiayuan.core.memo import Memo
 from jiayuan.open311.models import ServiceAttribute
 from jiayuan.tickets.choices import OPEN_STATES, AssignmentRole, AssignmentState
 from jiayuan.tickets.models import Category, Submission, SubmissionState, Ticket, TicketAssignment
@@ -62,6 +64,29 @@ def services_list() -> list[dict[str, Any]]:
         }
         for c in rows
     ]
+
+
+_services: Memo[tuple[Category, list[ServiceAttribute]] | None] = Memo(
+    "open311-services", max_age=60.0, watch=[Category, ServiceAttribute]
+)
+
+
+def service_for_intake(code: str) -> tuple[Category, list[ServiceAttribute]]:
+    """``service_by_code`` and the service's attribute definitions, memoised per process (every
+    POST asks for them; they change rarely — see ``jiayuan.core.memo``)."""
+
+    def load() -> tuple[Category, list[ServiceAttribute]] | None:
+        try:
+            category = service_by_code(code)
+        except NotFound:
+            return None
+        return category, list(ServiceAttribute.objects.filter(category=category).order_by("order"))
+
+    found = _services.get(code, load)
+    if found is None:
+        raise NotFound(f"service_code 不存在：{code} (service_code not found)")
+    category, definitions = found
+    return copy.copy(category), definitions
 
 
 def service_by_code(code: str) -> Category:

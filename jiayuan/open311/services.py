@@ -20,9 +20,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from jiayuan.core.errors import JiayuanError, PermissionDenied
+from jiayuan.core.memo import Memo
 from jiayuan.open311.locate import locate_grid
 from jiayuan.open311.models import ApiKey, Datatype, ServiceAttribute, hash_key
-from jiayuan.open311.selectors import service_by_code, service_notice
+from jiayuan.open311.selectors import service_for_intake, service_notice
 from jiayuan.regions.models import Building, Region
 from jiayuan.tickets.models import Submission as QueuedSubmission
 from jiayuan.tickets.models import Ticket
@@ -88,11 +89,10 @@ def apikey_rotate(*, name: str, channel_label: str = "") -> tuple[ApiKey, str]:
 def apikey_authenticate(*, raw: str, now: dt.datetime | None = None) -> ApiKey:
     """The active key behind ``raw``, or PermissionDenied (the same for missing and unknown)."""
     raw = (raw or "").strip()
-    key = (
-        ApiKey.objects.filter(key_hash=hash_key(raw), is_active=True).first()
-        if raw.startswith(KEY_PREFIX)
-        else None
-    )
+    key = None
+    if raw.startswith(KEY_PREFIX):
+        digest = hash_key(raw)
+        key = _keys.get(digest, lambda: _active_key(digest))
     if key is None:
         raise PermissionDenied("api_key 无效或缺失 (invalid or missing api_key)", field="api_key")
     now = now or timezone.now()
@@ -102,7 +102,18 @@ def apikey_authenticate(*, raw: str, now: dt.datetime | None = None) -> ApiKey:
         ApiKey.objects.filter(pk=key.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
         ).update(last_used_at=now)
+        key.last_used_at = now
     return key
+
+
+# Active keys by hash, memoised per process: revoking or rotating a key in the admin or by command
+# takes effect at once in that process and within ``max_age`` seconds in every other one (at
+# once with Redis). Unknown keys are not memoised, so nobody can fill the memo with guesses.
+_keys: Memo[ApiKey | None] = Memo("open311-keys", max_age=30.0, watch=[ApiKey])
+
+
+def _active_key(digest: str) -> ApiKey | None:
+    return ApiKey.objects.filter(key_hash=digest, is_active=True).first()
 
 
 # --- POST requests -----------------------------------------------------------------------------
@@ -319,8 +330,7 @@ def request_submit(*, key: ApiKey, posted: PostedRequest, idempotency_key: str =
     code = posted.get("service_code")
     if not code:
         raise JiayuanError("缺少 service_code (service_code required)", field="service_code")
-    category = service_by_code(code)
-    definitions = list(ServiceAttribute.objects.filter(category=category).order_by("order"))
+    category, definitions = service_for_intake(code)
     attributes = clean_attributes(definitions, posted.attributes)
     loc = _location(posted)
 

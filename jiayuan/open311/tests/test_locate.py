@@ -37,7 +37,7 @@ def test_index_is_built_once_and_rebuilt_after_a_region_change(
     world: Any, django_assert_num_queries: Any
 ) -> None:
     locate_grid(121.405, 37.545)
-    with django_assert_num_queries(1):  # only the Region row, not the boundaries
+    with django_assert_num_queries(0):  # the grid comes from the index: no query at all
         assert locate_grid(121.405, 37.545) == world.r("grid_a1_1")
     new = region(
         "370602002001002",

@@ -222,3 +222,14 @@ def test_the_worker_round_drains_the_queue(world: Any, monkeypatch: Any) -> None
     assert summary["intake"] == {"done": 1, "failed": 0}
     assert Ticket.objects.count() == 1
     assert timezone.now() >= Ticket.objects.get().created_at
+
+
+def test_the_drain_command_reports_what_it_made(world: Any) -> None:
+    queue(world)
+    queue(world, description="垃圾桶满了")
+    out = StringIO()
+    call_command("tickets", "drain", "--limit", "1", stdout=out)
+    assert "生成工单 1 件" in out.getvalue()
+    assert Submission.objects.filter(state=SubmissionState.PENDING).count() == 1
+    call_command("tickets", "drain", stdout=out)
+    assert Ticket.objects.count() == 2

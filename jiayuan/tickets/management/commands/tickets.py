@@ -24,7 +24,10 @@ BATCH = 500
 
 
 class Command(BaseCommand):
-    help = "诉求工单：校验流转记录哈希链（verify），导入 12345 热线工单（import-hotline）。"
+    help = (
+        "诉求工单：校验流转记录哈希链（verify），导入 12345 热线工单（import-hotline），"
+        "处理受理队列（drain）。"
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -35,10 +38,19 @@ class Command(BaseCommand):
         )
         imp.add_argument("file", help="热线系统导出的 .xlsx 或 .csv（UTF-8 或 GBK）")
         imp.add_argument("--dry-run", action="store_true", help="只校验，不写入")
+        drain = sub.add_parser("drain", help="把受理队列中的提交生成工单（worker 每秒自动做）")
+        drain.add_argument("--limit", type=int, default=None, help="最多处理多少条")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "verify":
             self.handle_verify(number=options["number"])
+        elif options["action"] == "drain":
+            from jiayuan.tickets.queue import submissions_drain
+
+            result = submissions_drain(limit=options["limit"])
+            self.stdout.write(
+                f"受理队列：生成工单 {result['done']} 件，未能受理 {result['failed']} 件"
+            )
         else:
             self.handle_import(file=options["file"], dry_run=options["dry_run"])
 
