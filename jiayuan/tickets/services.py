@@ -143,17 +143,28 @@ def ticket_create(
         if lng is None and lat is None:
             lng, lat = building.lng, building.lat
         address = address or building.address
+    # Routing (精准派单): locate, classify, apply the dispatch rules; doubtful → triage.
+    from jiayuan.routing import dispatch
+
+    route = dispatch.decide(
+        title=title,
+        description=description,
+        category=category,
+        building=building,
+        household=household,
+        grid=grid,
+        lng=lng,
+        lat=lat,
+        address=address,
+    )
+    grid, category, state = route.grid, route.category, route.state
     if category is not None and category.urgent:
         urgency = Urgency.URGENT
     now = created_at or timezone.now()
 
-    owner: Region | None
-    if grid is not None:
-        owner, state = grid, State.ASSIGNED
-    else:
-        owner, state = _root_for(building), State.TRIAGE
+    owner: Region | None = route.owner or (_root_for(building) if state == State.TRIAGE else None)
     fields: dict[str, Any] = {}
-    if state == State.ASSIGNED:
+    if state != State.TRIAGE:
         policy = sla.policy_for(category=category, region=owner)
         due = sla.deadlines(policy=policy, start=now, urgent=urgency == Urgency.URGENT)
         fields = {
@@ -183,7 +194,7 @@ def ticket_create(
                 address=address[:200],
                 grid=grid,
                 state=state,
-                level=level_of(owner) if owner is not None else Level.DISTRICT,
+                level=route.level or (level_of(owner) if owner is not None else Level.DISTRICT),
                 owner_region=owner,
                 owner_path=owner.path if owner is not None else "",
                 grid_path=grid.path if grid is not None else "",
@@ -210,10 +221,12 @@ def ticket_create(
                 from_level="",
                 to_level=ticket.level,
                 to_region=owner,
+                department_id=route.lead_id,
                 note="",
-                data={"channel": channel, "located": grid is not None},
+                data={"channel": channel, "located": grid is not None, "route": route.event_data()},
             )
             event.save(force_insert=True)
+            dispatch.record(ticket=ticket, decision=route)
             Ticket.objects.filter(pk=ticket.pk).update(last_hash=event.hash)
             ticket.last_hash = event.hash
             notify.ticket_changed(ticket_id=ticket.pk, seq=1)

@@ -1,0 +1,317 @@
+"""The routing decision (精准派单) that intake applies to every new ticket.
+
+``decide`` runs before the intake transaction and reads only cached indexes plus two or three
+indexed rows: locate (``locate.py``), classify the text (the classifier's ``classify`` and
+``should_auto_route``), resolve the dispatch rule (``rules.py``). Then:
+
+- located, and the category either given by the channel or confidently classified → routed
+  automatically by the matching rule (with no rule: to the grid, as intake always did);
+- located, no category given and no classifier available (no model built yet) → the grid, as
+  before routing existed;
+- otherwise (not located, or the classifier is unsure) → the triage queue (待分拨) at the
+  district, where a dispatcher confirms or corrects the suggestions.
+
+``record`` writes the ``TicketRouting`` row (and, for a department rule, the assignments) inside
+intake's transaction; ``Decision.event_data`` goes into the submit event, model version included.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+
+from jiayuan.regions.choices import Level as RegionLevel
+from jiayuan.regions.models import Building, Household, Region
+from jiayuan.routing.locate import Location, locate
+from jiayuan.routing.models_dispatch import HandlerLevel, TicketRouting
+from jiayuan.routing.rules import ResolvedRule, rule_for
+from jiayuan.tickets.choices import AssignmentRole, Level, State
+from jiayuan.tickets.models import Category, Ticket, TicketAssignment
+
+logger = logging.getLogger(__name__)
+
+CategorySource = str  # "given" | "model" | ""
+
+
+# --- the classifier, looked up lazily (its module may not be loaded, or no model built yet) ------
+
+_override: Any = None
+
+
+def use_classifier(classifier: Any) -> None:
+    """Route with this object (``classify``, ``should_auto_route``, ``model_version``) instead of
+    ``jiayuan.routing.classifier``; ``None`` restores it. For tests and benchmarks."""
+    global _override
+    _override = classifier
+
+
+def _classifier() -> Any:
+    if _override is not None:
+        return _override
+    try:
+        return importlib.import_module("jiayuan.routing.classifier")
+    except ImportError:
+        return None
+
+
+@dataclass(frozen=True)
+class Classification:
+    suggestions: list[dict[str, Any]]
+    confident: bool
+    model_version: str
+
+    @property
+    def top(self) -> str:
+        return self.suggestions[0]["category"] if self.suggestions else ""
+
+
+NO_CLASSIFICATION = Classification([], False, "")
+
+
+def classify(title: str, body: str) -> Classification | None:
+    """The classifier's top three and whether it is sure enough to route alone; None when no
+    classifier can answer (module or model missing, or it failed — intake never fails for it)."""
+    clf = _classifier()
+    if clf is None:
+        return None
+    try:
+        found = clf.classify(title, body)
+        confident = bool(clf.should_auto_route(found))
+        version = str(clf.model_version())
+    except Exception:  # a missing or broken model must not lose a resident's request
+        logger.warning("routing: classifier unavailable, routing without it", exc_info=True)
+        return None
+    suggestions = [
+        {"category": s.category, "probability": round(float(s.probability), 4)} for s in found[:3]
+    ]
+    return Classification(suggestions, confident and bool(suggestions), version)
+
+
+# --- first-level categories by name (a handful of rows, read on every intake) --------------------
+
+
+class _Categories:
+    lock = threading.Lock()
+    by_name: dict[str, Category] | None = None
+
+
+def _drop_categories(**kwargs: Any) -> None:
+    with _Categories.lock:
+        _Categories.by_name = None
+
+
+post_save.connect(_drop_categories, sender=Category, dispatch_uid="routing_cat_save", weak=False)
+post_delete.connect(_drop_categories, sender=Category, dispatch_uid="routing_cat_del", weak=False)
+
+
+def first_level_category(name: str) -> Category | None:
+    with _Categories.lock:
+        if _Categories.by_name is None:
+            _Categories.by_name = {
+                c.name: c for c in Category.objects.filter(parent__isnull=True, is_active=True)
+            }
+        return _Categories.by_name.get(name)
+
+
+# --- the decision -----------------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    location: Location
+    category: Category | None
+    category_source: CategorySource
+    classification: Classification
+    state: str
+    owner: Region | None  # None: not located, the intake puts it at its root (city or district)
+    level: str | None  # None: the owner's rung
+    rule: ResolvedRule | None = None
+    lead_id: int | None = None
+    co_ids: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def grid(self) -> Region | None:
+        return self.location.grid
+
+    @property
+    def auto(self) -> bool:
+        return self.state != State.TRIAGE
+
+    def event_data(self) -> dict[str, Any]:
+        """What the submit event records about the routing (the model version included)."""
+        data: dict[str, Any] = {
+            "method": self.location.method,
+            "confidence": self.location.confidence,
+            "model": self.classification.model_version,
+            "auto": self.auto,
+            "rule": self.rule.id if self.rule else None,
+        }
+        if self.classification.suggestions:
+            data["top"] = self.classification.top
+            data["p"] = self.classification.suggestions[0]["probability"]
+        return data
+
+
+def _chain(grid: Region) -> dict[str, Region]:
+    """The grid and its ancestors by level (one indexed query)."""
+    codes = grid.ancestor_codes()
+    by_level: dict[str, Region] = {}
+    for region in Region.objects.filter(code__in=codes):
+        by_level[region.level] = region
+    by_level[grid.level] = grid
+    return by_level
+
+
+def _nearest_first(chain: dict[str, Region]) -> list[Region]:
+    return sorted(chain.values(), key=lambda r: r.depth, reverse=True)
+
+
+def _triage_root(chain: dict[str, Region]) -> Region | None:
+    return chain.get(RegionLevel.DISTRICT) or chain.get(RegionLevel.CITY)
+
+
+def decide(
+    *,
+    title: str,
+    description: str,
+    category: Category | None = None,
+    building: Building | None = None,
+    household: Household | None = None,
+    grid: Region | None = None,
+    lng: float | None = None,
+    lat: float | None = None,
+    address: str = "",
+    classifier: Callable[[str, str], Classification | None] | None = None,
+) -> Decision:
+    """Where a new ticket goes (see the module docstring). Reads, never writes."""
+    location = locate(
+        building=building, household=household, grid=grid, lng=lng, lat=lat, address=address
+    )
+    found = (classifier or classify)(title, description)
+    classification = found or NO_CLASSIFICATION
+    source: CategorySource = "given" if category is not None else ""
+    if category is None and found is not None and found.confident:
+        category = first_level_category(found.top)
+        source = "model" if category is not None else ""
+    if location.grid is None:
+        return Decision(location, category, source, classification, State.TRIAGE, None, None)
+    chain = _chain(location.grid)
+    # Unsure: the classifier answered, without confidence, for a ticket with no given category.
+    if found is not None and source == "":
+        return Decision(location, None, "", classification, State.TRIAGE, _triage_root(chain), None)
+    rule = rule_for(
+        category_id=category.pk if category is not None else None,
+        category_parent_id=category.parent_id if category is not None else None,
+        region_ids=[r.pk for r in _nearest_first(chain)],
+    )
+    return _apply(location, category, source, classification, chain, rule)
+
+
+def _apply(
+    location: Location,
+    category: Category | None,
+    source: CategorySource,
+    classification: Classification,
+    chain: dict[str, Region],
+    rule: ResolvedRule | None,
+) -> Decision:
+    grid = location.grid
+    assert grid is not None
+    if rule is None or rule.level == HandlerLevel.GRID:
+        return Decision(
+            location, category, source, classification, State.ASSIGNED, grid, None, rule
+        )
+    if rule.level == HandlerLevel.DEPARTMENT:
+        origin = _triage_root(chain)
+        if origin is not None and rule.lead_id is not None:
+            return Decision(
+                location,
+                category,
+                source,
+                classification,
+                State.DISPATCHED,
+                origin,
+                Level.DEPARTMENT,
+                rule,
+                rule.lead_id,
+                rule.co_ids,
+            )
+    else:
+        rung = RegionLevel.COMMUNITY if rule.level == HandlerLevel.COMMUNITY else RegionLevel.STREET
+        owner = chain.get(rung)
+        if owner is not None:
+            return Decision(
+                location, category, source, classification, State.ASSIGNED, owner, None, rule
+            )
+    # The rule names a rung this place lacks: the grid, as without a rule.
+    return Decision(location, category, source, classification, State.ASSIGNED, grid, None, rule)
+
+
+def record(*, ticket: Ticket, decision: Decision) -> None:
+    """Inside intake's transaction: the routing record, and a department rule's assignments."""
+    TicketRouting.objects.create(
+        ticket=ticket,
+        locate_method=decision.location.method,
+        locate_confidence=decision.location.confidence,
+        estate_id=decision.location.estate_id,
+        suggestions=decision.classification.suggestions,
+        category_source=decision.category_source,
+        model_version=decision.classification.model_version,
+        auto_routed=decision.auto,
+        rule_id=decision.rule.id if decision.rule else None,
+        decided_at=ticket.created_at,
+    )
+    if decision.lead_id is not None and decision.owner is not None:
+        TicketAssignment.objects.bulk_create(
+            [
+                TicketAssignment(
+                    ticket=ticket,
+                    department_id=dept_id,
+                    role=role,
+                    dispatched_from=decision.owner,
+                    created_at=ticket.created_at,
+                )
+                for dept_id, role in [
+                    (decision.lead_id, AssignmentRole.LEAD),
+                    *[(d, AssignmentRole.CO) for d in decision.co_ids],
+                ]
+            ]
+        )
+
+
+# --- the human decision: the triage queue ---------------------------------------------------------
+
+
+def _record_feedback(**kwargs: Any) -> None:
+    from jiayuan.routing.feedback import record_feedback
+
+    record_feedback(**kwargs)
+
+
+def ticket_triage_decide(
+    *, user: Any, ticket: Ticket, category: Category, region: Region, note: str = ""
+) -> None:
+    """分拨 from the triage queue: assign the ticket to ``region`` with ``category`` (a suggestion
+    confirmed, or a correction) and keep the decision as labelled data for retraining."""
+    from django.db import transaction
+
+    from jiayuan.tickets.workflow import transition
+
+    routing = TicketRouting.objects.filter(ticket=ticket).first()
+    suggestions = routing.suggestions if routing is not None else []
+    top = category.parent if category.parent_id and category.parent else category
+    with transaction.atomic():
+        transition(ticket, "assign", actor=user, region=region, category=category, note=note)
+        _record_feedback(
+            ticket=ticket,
+            category=top.name,
+            user=user,
+            suggestions=suggestions,
+            model_version=routing.model_version if routing is not None else "",
+        )
