@@ -122,7 +122,7 @@ def _cn_to_int(text: str) -> str:
 def normalize(text: str) -> str:
     """NFKC (full-width digits and letters to half-width), Chinese numerals before 号/栋/单元
     to digits, 栋/幢 as 号楼, no spaces or punctuation."""
-    text = unicodedata.normalize("NFKC", text or "")
+    text = "".join(unicodedata.normalize("NFKC", text or "").split())
     text = _CN_NUMBER.sub(lambda m: _cn_to_int(m.group(1)), text)
     text = re.sub(r"(\d+)(?:栋|幢|号楼|#楼|#)", r"\1号楼", text)
     return _DROP.sub("", text).lower()
