@@ -40,6 +40,10 @@ def plan(headline: bool, engines: list[str]) -> list[tuple[str, list[str]]]:
         runs.append(("inbox", ["--engine", engine, "--tickets", tickets, "--rebuild"]))
         due = "100000" if headline else "5000"
         runs.append(("sweep", ["--engine", engine, "--tickets", due]))
+        # Rollups: generate a history, then the city dashboard from rollups vs the ticket table.
+        history = "1000000" if headline else "20000"
+        runs.append(("history", ["--engine", engine, "--tickets", history]))
+        runs.append(("stats", ["--engine", engine, "--tickets", history]))
     # Intake over HTTP starts its own gunicorn and covers both engines in one run.
     runs.append(
         ("intake", ["--engines", ",".join(engines), "--requests", "2000" if headline else "300"])
@@ -51,7 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--headline", action="store_true", help="city scale (takes longer)")
     parser.add_argument(
-        "--only", help="run only this benchmark (demo_data, resident_list, inbox, sweep, intake)"
+        "--only",
+        help="run only this benchmark (demo_data, resident_list, inbox, sweep, history, stats, "
+        "intake)",
     )
     parser.add_argument("--engines", default="sqlite,postgres")
     args = parser.parse_args()

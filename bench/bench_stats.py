@@ -1,0 +1,128 @@
+"""The city-root dashboard figures (measures + 红黑榜 of the districts) from the rollups, and the
+same figures straight from the ticket table (``jiayuan.tickets.measures``), in the same run.
+
+Uses the database of ``bench_history.py`` for the same ``--tickets`` (building it when missing):
+the demo city with a generated history of ``--years`` years. Periods: the last 30 days and the
+last 365 days before the history's end. Reports p50/p95 of each and the ratio.
+
+    python bench/bench_stats.py --engine sqlite --tickets 100000
+    python bench/bench_stats.py --engine postgres --tickets 1000000 --headline
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_history import build, database_name
+from bench.common import emit, setup_django, time_calls, use_database
+
+
+def measure(
+    *, engine: str, tickets: int, years: float, seed: int, repeat: int, table_repeat: int
+) -> dict[str, Any]:
+    use_database(engine, database_name(tickets), fresh=False)
+    setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from jiayuan.tickets.models import Ticket
+
+    built: dict[str, Any] = {"reused": True}
+    if Ticket.objects.count() < tickets:
+        built = build(engine=engine, tickets=tickets, years=years, seed=seed)
+        built["reused"] = False
+    from django.utils import timezone
+
+    from jiayuan.regions.models import Region
+    from jiayuan.stats import selectors
+    from jiayuan.tickets import measures
+
+    city = Region.objects.get(parent__isnull=True)
+    last = Ticket.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+    assert last is not None
+    end_day = timezone.localtime(last).date() + dt.timedelta(days=1)
+    results: dict[str, Any] = {
+        "benchmark": "stats",
+        "engine": engine,
+        "tickets": Ticket.objects.count(),
+        "build": built,
+        "periods": {},
+    }
+    for label, days in (("30d", 30), ("365d", 365)):
+        start_day = end_day - dt.timedelta(days=days)
+        start = timezone.make_aware(dt.datetime.combine(start_day, dt.time()))
+        end = timezone.make_aware(dt.datetime.combine(end_day, dt.time()))
+
+        def from_rollups(start_day: dt.date = start_day, days: int = days) -> Any:
+            return (
+                selectors.node_measures(region=city, start=start_day, end=end_day),
+                selectors.child_rankings(region=city, start=start_day, end=end_day),
+                selectors.series(
+                    region=city,
+                    start=start_day,
+                    end=end_day,
+                    bucket="day" if days <= 31 else "month",
+                ),
+            )
+
+        def from_tickets(start: dt.datetime = start, end: dt.datetime = end) -> Any:
+            return (
+                measures.region_measures(region=city, start=start, end=end),
+                measures.child_rankings(region=city, start=start, end=end),
+            )
+
+        rolled, ranked, _ = from_rollups()
+        direct, direct_ranked = from_tickets()
+        same = rolled.as_dict() == direct.as_dict() or all(
+            abs((rolled.as_dict()[k] or 0) - (v or 0)) < 1e-9
+            for k, v in direct.as_dict().items()
+            if not isinstance(v, list)
+        )
+        rollup_ms = time_calls(from_rollups, repeat=repeat)
+        table_ms = time_calls(from_tickets, repeat=table_repeat, warmup=1)
+        results["periods"][label] = {
+            "received": rolled.received,
+            "figures_equal": bool(same)
+            and [r.region.code for r in ranked] == [r.region.code for r in direct_ranked],
+            "measures": {
+                k: (round(v, 4) if isinstance(v, float) else v)
+                for k, v in rolled.as_dict().items()
+                if not isinstance(v, list)
+            },
+            "rollups": rollup_ms,
+            "ticket_table": table_ms,
+            "ratio_p50": round(table_ms["p50_ms"] / max(rollup_ms["p50_ms"], 1e-6), 1),
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--engine", default="sqlite", choices=["sqlite", "postgres"])
+    parser.add_argument("--tickets", type=int, default=None)
+    parser.add_argument("--years", type=float, default=3.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--headline", action="store_true", help="1,000,000 tickets")
+    args = parser.parse_args()
+    tickets = args.tickets or (1_000_000 if args.headline else 20_000)
+    emit(
+        measure(
+            engine=args.engine,
+            tickets=tickets,
+            years=args.years,
+            seed=args.seed,
+            repeat=args.repeat,
+            table_repeat=3 if tickets >= 500_000 else 5,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
