@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("jiayuan.regions.urls")),
     path("", include("jiayuan.tickets.hotline_urls")),  # before tickets/<number>/
     path("", include("jiayuan.tickets.urls")),
+    path("", include("jiayuan.routing.urls")),
     path("", include("jiayuan.notifications.urls")),
     path("open311/v2/", include("jiayuan.open311.urls")),
 ]
