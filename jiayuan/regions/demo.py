@@ -1041,9 +1041,26 @@ def _delete_tickets_under(paths: list[str]) -> None:
     _raw_delete(Notification.objects.filter(ticket__in=ids))
     _raw_delete(TicketEvent.objects.filter(ticket__in=ids))
     _raw_delete(TicketAssignment.objects.filter(ticket__in=ids))
+    _delete_routing_under(paths, ids)
     _raw_delete(Attachment.objects.filter(ticket__in=ids))
     tickets.exclude(merged_into=None).update(merged_into=None)
     _raw_delete(Ticket.objects.filter(pk__in=list(tickets.values_list("id", flat=True))))
+
+
+def _delete_routing_under(paths: list[str], ticket_ids: Any) -> None:
+    """Routing records, hot spots and dispatch rules of the demo city (they point at its
+    tickets, estates and regions)."""
+    from jiayuan.routing.models import DispatchRule, HotSpot, TicketRouting
+
+    _raw_delete(TicketRouting.objects.filter(ticket__in=ticket_ids))
+    _raw_delete(HotSpot.objects.filter(subtree_q("community__path", paths)))
+    rules = DispatchRule.objects.filter(
+        subtree_q("region__path", paths) | subtree_q("lead__region__path", paths)
+    )
+    through = DispatchRule.co.through.objects
+    _raw_delete(through.filter(subtree_q("department__region__path", paths)))
+    _raw_delete(through.filter(dispatchrule__in=rules))
+    _raw_delete(rules)
 
 
 def delete_demo_city() -> None:
