@@ -107,6 +107,10 @@ class Command(BaseCommand):
             from jiayuan.stats.services import stats_update
 
             summary["stats"] = stats_update().as_dict()
+        if sweep and not self.stop.is_set():
+            from jiayuan.routing.hotspots import hot_spots_raise
+
+            summary["hotspots"] = hot_spots_raise().as_dict()
         return summary
 
     def run_tasks(self) -> int:
