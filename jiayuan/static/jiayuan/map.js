@@ -166,6 +166,40 @@
         .catch(function (err) { setStatus(err.message); });
     }
 
+    // 高发预警: hot spots of the last 30 days, drawn above the grids, switchable.
+    function loadHotSpots() {
+      var url = el.dataset.hotspotsUrl;
+      if (!url) return;
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data || !data.features.length) return;
+          var pane = map.createPane("hotspots");
+          pane.style.zIndex = 650;
+          var spots = L.geoJSON(data, {
+            pane: "hotspots",
+            pointToLayer: function (f, latlng) {
+              var n = f.properties.count || 0;
+              return L.circleMarker(latlng, {
+                pane: "hotspots", radius: Math.min(8 + n, 22), color: "#c8161d", weight: 2,
+                fillColor: "#f04a3e", fillOpacity: 0.55, className: "hotspot",
+              });
+            },
+            onEachFeature: function (f, lyr) {
+              var p = f.properties;
+              lyr.bindTooltip(
+                "高发预警：" + p.place + "（" + p.kind + "）<br>" + p.category + " " + p.count +
+                  " 件 · " + p.since + " 起 " + p.days + " 天内"
+              );
+            },
+          }).addTo(map);
+          L.control.layers(null, { "高发预警": spots }, { collapsed: false }).addTo(map);
+          el.dataset.hotspots = String(data.features.length);
+        })
+        .catch(function () { /* the grid map works without its hot-spot layer */ });
+    }
+    loadHotSpots();
+
     if (upBtn) {
       upBtn.addEventListener("click", function () {
         var prev = stack.pop();
