@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,13 +159,41 @@ class Decision:
         return data
 
 
+class _Chains:
+    """Each grid's ancestors by level, kept per process (a few thousand grids; read on every
+    intake). Dropped when a Region is saved or deleted here, and every ``MAX_AGE`` seconds."""
+
+    lock = threading.Lock()
+    by_grid: dict[int, dict[str, Region]] = {}
+    loaded_at = 0.0
+    MAX_AGE = 300.0
+
+
+def _drop_chains(**kwargs: Any) -> None:
+    with _Chains.lock:
+        _Chains.by_grid = {}
+
+
+post_save.connect(_drop_chains, sender=Region, dispatch_uid="routing_chain_save", weak=False)
+post_delete.connect(_drop_chains, sender=Region, dispatch_uid="routing_chain_del", weak=False)
+
+
 def _chain(grid: Region) -> dict[str, Region]:
-    """The grid and its ancestors by level (one indexed query)."""
+    """The grid and its ancestors by level (one indexed query the first time)."""
+    now = time.monotonic()
+    with _Chains.lock:
+        if now - _Chains.loaded_at > _Chains.MAX_AGE:
+            _Chains.by_grid, _Chains.loaded_at = {}, now
+        found = _Chains.by_grid.get(grid.pk)
+    if found is not None and found[grid.level].path == grid.path:
+        return found
     codes = grid.ancestor_codes()
     by_level: dict[str, Region] = {}
-    for region in Region.objects.filter(code__in=codes):
+    for region in Region.objects.filter(code__in=codes).defer("boundary"):
         by_level[region.level] = region
     by_level[grid.level] = grid
+    with _Chains.lock:
+        _Chains.by_grid[grid.pk] = by_level
     return by_level
 
 

@@ -45,11 +45,13 @@ def _routing_caches() -> Iterator[None]:
 
     rules.reload()
     dispatch._drop_categories()
+    dispatch._drop_chains()
     locate.invalidate()
     yield
     dispatch.use_classifier(None)
     rules.reload()
     dispatch._drop_categories()
+    dispatch._drop_chains()
     locate.invalidate()
 
 

@@ -192,5 +192,7 @@ def test_routing_reads_few_rows(
     from jiayuan.routing.dispatch import decide
 
     decide(title="t", description="d", building=world.buildings["a1_1"])  # warm the caches
-    with django_assert_max_num_queries(1):  # the grid's ancestors
+    decide(title="t", description="d", lng=121.425, lat=37.545)
+    with django_assert_max_num_queries(0):  # grid index, ancestors, rules: all cached
         decide(title="t", description="d", building=world.buildings["a1_1"])
+        decide(title="t", description="d", lng=121.425, lat=37.545)
