@@ -184,3 +184,95 @@ def test_a_district_command_centre_keeps_to_its_district(world: Any) -> None:
         save(world, user="zf_center", region=None)
     assert exc.value.field == "region"
     assert save(world, user="zf_center", region=world.r("street_b")).region == world.r("street_b")
+
+
+# --- the rule pages -----------------------------------------------------------------------------
+
+
+def test_rule_pages_are_for_the_command_centre_and_admins(login: Any, world: Any) -> None:
+    from django.urls import reverse
+
+    url = reverse("routing:rules")
+    assert login("command_center").get(url).status_code == 200
+    assert login("admin").get(url).status_code == 200
+    for name in ("street_officer", "grid_worker", "department_officer"):
+        assert login(name).get(url).status_code == 404
+        assert login(name).post(reverse("routing:rule_create"), {}).status_code == 404
+
+
+def test_create_a_rule_on_the_page(login: Any, world: Any) -> None:
+    from django.urls import reverse
+
+    client = login("command_center")
+    response = client.post(
+        reverse("routing:rule_create"),
+        {
+            "name": "向阳街道城建先到社区",
+            "region": world.r("street_a").pk,
+            "category": cat("urban").pk,
+            "level": "community",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    rule = DispatchRule.objects.get()
+    assert (rule.region, rule.category, rule.level) == (
+        world.r("street_a"),
+        cat("urban"),
+        "community",
+    )
+    page = client.get(reverse("routing:rules")).content.decode()
+    assert "向阳街道城建先到社区" in page
+    edit = client.post(
+        reverse("routing:rule_edit", args=[rule.pk]),
+        {"name": "改名", "region": world.r("street_a").pk, "level": "street"},
+    )
+    assert edit.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.name, rule.level, rule.category, rule.is_active) == ("改名", "street", None, False)
+
+
+def test_page_errors_are_chinese_form_errors(login: Any, world: Any) -> None:
+    from django.urls import reverse
+
+    response = login("command_center").post(
+        reverse("routing:rule_create"),
+        {"name": "违建", "region": world.r("district").pk, "level": "department"},
+    )
+    assert response.status_code == 400
+    assert "派给职能部门时必须选择主办部门" in response.content.decode()
+    assert DispatchRule.objects.count() == 0
+
+
+def test_preview_counts_last_months_tickets_the_rule_would_catch(login: Any, world: Any) -> None:
+    import datetime as dt
+
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from jiayuan.tickets.services import ticket_create
+
+    def make(building: str, code: str, days_ago: int = 1) -> None:
+        ticket_create(
+            channel="web",
+            title=f"{code}问题",
+            description="内容",
+            building=world.buildings[building],
+            category=cat(code),
+            reporter_phone="13900000008",
+            created_at=timezone.now() - dt.timedelta(days=days_ago),
+        )
+
+    make("a1_1", "property")
+    make("a2_1", "municipal")
+    make("b1_1", "property")  # another street
+    make("a1_2", "noise")  # another category
+    make("a1_1", "property", days_ago=40)  # too old
+    url = reverse("routing:rule_preview")
+    query = {"region": world.r("street_a").pk, "category": cat("urban").pk}
+    response = login("command_center").get(url, query)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-count="2"' in html
+    assert "property问题" in html and "municipal问题" in html
+    assert login("grid_worker").get(url, query).status_code == 404
