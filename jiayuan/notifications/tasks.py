@@ -15,6 +15,14 @@ def notify_ticket_event_task(*, ticket_id: int, seq: int) -> int:
 
 
 @task()
+def notify_ticket_events_task(*, pairs: list[list[int]]) -> int:
+    """The same for a batch of events ([ticket_id, seq] pairs), as the sweeper writes them."""
+    return sum(
+        services.notify_ticket_event(ticket_id=ticket_id, seq=seq) for ticket_id, seq in pairs
+    )
+
+
+@task()
 def send_outbound_task(*, outbound_id: int) -> str:
     """Send one outbound message at most once (see ``services.send_outbound``)."""
     return services.send_outbound(outbound_id=outbound_id)

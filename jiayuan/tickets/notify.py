@@ -15,3 +15,12 @@ def ticket_changed(*, ticket_id: int, seq: int) -> None:
     from jiayuan.notifications.tasks import notify_ticket_event_task
 
     enqueue(notify_ticket_event_task, ticket_id=ticket_id, seq=seq)
+
+
+def tickets_changed(*, pairs: list[tuple[int, int]]) -> None:
+    """Many events at once (the sweeper's batches): one task row for all of them."""
+    from jiayuan.core.tasks import enqueue
+    from jiayuan.notifications.tasks import notify_ticket_events_task
+
+    if pairs:
+        enqueue(notify_ticket_events_task, pairs=[[t, s] for t, s in pairs])

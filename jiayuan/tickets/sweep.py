@@ -24,10 +24,15 @@ includes the phase because accepting a ticket or supervising it switches to anot
 without changing any deadline value (so without bumping ``deadline_gen``); within one
 ``deadline_gen`` the phase only goes up (0 → 1 → 2), so marks only grow.
 
-The claim and the action run in one transaction (one savepoint per ticket inside one transaction
-per batch), so a claim is never left without its action unless the action itself was refused
-because someone changed the ticket meanwhile (``Conflict``), which is logged and fine: the person
-who changed it acted. Notifications are queued after commit.
+Tickets are swept in batches of ``BATCH_SIZE``, each in one transaction: one UPDATE claims every
+overdue ticket of the batch at once (the claim above for all of them, matched on ``(id,
+version)`` so each row is exactly the one read, ``RETURNING`` the ids this sweeper won), then
+``workflow.transition_claimed_batch`` writes their events in one INSERT, the tickets in one
+UPDATE and one notification task for the batch; warnings are claimed the same way. The claims and
+the actions commit together, so a claim is never left without its action. If anything in the
+fast path fails, the batch is rolled back and swept again ticket by ticket (one savepoint each),
+so one bad ticket cannot stop the sweep; a ticket refused by the workflow there because someone
+changed it meanwhile (``Conflict``) is logged and fine: the person who changed it acted.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, F, IntegerField, Max, Q, QuerySet, Value, When
 from django.utils import timezone
 
@@ -49,7 +54,12 @@ from jiayuan.notifications.services import notify_users
 from jiayuan.tickets import sla
 from jiayuan.tickets.choices import Level, State
 from jiayuan.tickets.models import SlaPolicy, Ticket
-from jiayuan.tickets.workflow import Conflict, InvalidTransition, transition
+from jiayuan.tickets.workflow import (
+    Conflict,
+    InvalidTransition,
+    transition,
+    transition_claimed_batch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -179,15 +189,146 @@ def sla_sweep(*, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE) -
     horizon = dt.timedelta(hours=max_warn_hours())
     due = due_tickets(now=now, horizon=horizon).select_related("owner_region", "category")
     for batch in _batches(due, batch_size):
-        with transaction.atomic():
-            for ticket in batch:
-                _sweep_one(ticket, now=now, policy=policies(ticket), result=result)
+        try:
+            with transaction.atomic():
+                partial = SweepResult()
+                _sweep_batch(batch, now=now, policies=policies, result=partial)
+        except Exception:
+            logger.exception("sla sweep: batch from ticket %s failed, one by one", batch[0].pk)
+            # Re-read: the rolled-back attempt may have changed the instances.
+            batch = list(due.filter(pk__in=[t.pk for t in batch]).order_by("pk"))
+            with transaction.atomic():
+                for ticket in batch:
+                    _sweep_one(ticket, now=now, policy=policies(ticket), result=result)
+        else:
+            result.warned += partial.warned
+            result.overdue_actions += partial.overdue_actions
+            result.conflicts += partial.conflicts
     for batch in _batches(unrated_tickets(now=now).select_related("owner_region"), batch_size):
         with transaction.atomic():
             for ticket in batch:
                 _archive_one(ticket, now=now, result=result)
     logger.info("sla sweep at %s: %s", now.isoformat(), result.as_dict())
     return result
+
+
+def _sql_in(values: list[str]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+# The mark and the deadline in force, in SQL (the same as ``_phase_expr`` / ``_due_expr``).
+_ACCEPT = _sql_in([str(s) for s in ACCEPT_STATES])
+_PHASE_SQL = f"(CASE WHEN supervised THEN 2 WHEN state IN {_ACCEPT} THEN 0 ELSE 1 END)"
+_MARK_SQL = f"(deadline_gen * {PHASES} + {_PHASE_SQL})"
+_DUE_SQL = (
+    f"(CASE WHEN supervised THEN supervise_due WHEN state IN {_ACCEPT} THEN accept_due "
+    "ELSE resolve_due END)"
+)
+
+
+def _claim_many(tickets: list[Ticket], *, overdue: bool, now: dt.datetime) -> set[int]:
+    """Claim the overdue actions (or the warnings) of many tickets in one conditional UPDATE;
+    returns the ids this sweeper won. Rows are matched on (id, version): a ticket changed since
+    it was read is left for the next sweep."""
+    if not tickets:
+        return set()
+    table = connection.ops.quote_name(Ticket._meta.db_table)
+    if overdue:
+        assign = f"overdue_gen = {_MARK_SQL}, warned_gen = {_MARK_SQL}"
+        condition = f"overdue_gen < {_MARK_SQL} AND {_DUE_SQL} <= %s"
+    else:
+        assign = f"warned_gen = {_MARK_SQL}"
+        condition = f"warned_gen < {_MARK_SQL} AND {_DUE_SQL} > %s"
+    rows = ", ".join(["(%s, %s)"] * len(tickets))
+    params: list[Any] = [v for t in tickets for v in (t.pk, t.version)]
+    params.append(connection.ops.adapt_datetimefield_value(now))
+    sql = (
+        f"UPDATE {table} SET {assign} WHERE (id, version) IN (VALUES {rows}) "
+        f"AND {condition} RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _overdue_actions(ticket: Ticket, policy: SlaPolicy) -> list[tuple[str, dict[str, Any]]]:
+    """What the policy does about a claimed overdue deadline (see ``_overdue``); [] = notify."""
+    supervise = ("supervise", {"days": 1, "note": SUPERVISE_NOTE})
+    if phase_of(ticket) == 2 or policy.auto_action == SlaPolicy.AutoAction.NONE:
+        return []
+    if (
+        policy.auto_action == SlaPolicy.AutoAction.CALL_UP
+        and ticket.state == State.IN_PROGRESS
+        and ticket.level in CALL_UP_LEVELS
+    ):
+        return [("call_up", {"note": CALL_UP_NOTE}), supervise]
+    return [supervise]
+
+
+def _sweep_batch(
+    batch: list[Ticket], *, now: dt.datetime, policies: _Policies, result: SweepResult
+) -> None:
+    """The fast path: claims and actions for a whole batch in a handful of statements."""
+    overdue: list[Ticket] = []
+    warn: list[Ticket] = []
+    for ticket in batch:
+        phase = phase_of(ticket)
+        due: dt.datetime | None = getattr(ticket, DUE_FIELDS[phase])
+        if due is None:
+            continue
+        mark = ticket.deadline_gen * PHASES + phase
+        if due <= now:
+            if ticket.overdue_gen < mark:
+                overdue.append(ticket)
+        elif (
+            now >= due - dt.timedelta(hours=policies(ticket).warn_before_hours)
+            and ticket.warned_gen < mark
+        ):
+            warn.append(ticket)
+
+    won = _claim_many(overdue, overdue=True, now=now)
+    items: list[tuple[Ticket, list[tuple[str, dict[str, Any]]]]] = []
+    for ticket in overdue:
+        if ticket.pk not in won:
+            continue
+        phase = phase_of(ticket)
+        mark = ticket.deadline_gen * PHASES + phase
+        # The claim moved the counters in the row; keep the instance in step with it.
+        ticket.overdue_gen = ticket.warned_gen = mark
+        actions = _overdue_actions(ticket, policies(ticket))
+        if actions:
+            items.append((ticket, actions))
+        else:
+            policy = policies(ticket)
+            _overdue(ticket, now=now, policy=policy, phase=phase, mark=mark, result=result)
+    outcome = transition_claimed_batch(items, now=now)
+    result.overdue_actions += len(outcome.events)
+    for ticket, exc in outcome.refused:
+        result.conflicts += 1
+        logger.info("sla sweep: ticket %s refused (%s)", ticket.pk, exc)
+
+    won = _claim_many(warn, overdue=False, now=now)
+    for ticket in warn:
+        if ticket.pk not in won:
+            continue
+        phase = phase_of(ticket)
+        ticket.warned_gen = ticket.deadline_gen * PHASES + phase
+        _warn(ticket, now=now, phase=phase, mark=ticket.warned_gen, result=result)
+
+
+def _warn(ticket: Ticket, *, now: dt.datetime, phase: int, mark: int, result: SweepResult) -> None:
+    due: dt.datetime = getattr(ticket, DUE_FIELDS[phase])
+    local = timezone.localtime(due)
+    notify_users(
+        ticket=ticket,
+        kind=Kind.WARNING,
+        user_ids=recipients.actors_of(ticket),
+        title=f"即将超期：{ticket.number} {ticket.title}",
+        body=f"{DUE_LABELS[phase]} {local:%Y-%m-%d %H:%M}，请抓紧办理",
+        key=f"warning:{ticket.pk}:{mark}",
+        now=now,
+    )
+    result.warned += 1
 
 
 def _claim(ticket: Ticket, *, counter: str, mark: int, due_q: Q, extra: dict[str, int]) -> bool:
@@ -236,17 +377,7 @@ def _sweep_one(ticket: Ticket, *, now: dt.datetime, policy: SlaPolicy, result: S
                 due_q=Q(**{f"{field}__gt": now, f"{field}__lte": now + (due - warn_from)}),
                 extra={},
             ):
-                local = timezone.localtime(due)
-                notify_users(
-                    ticket=ticket,
-                    kind=Kind.WARNING,
-                    user_ids=recipients.actors_of(ticket),
-                    title=f"即将超期：{ticket.number} {ticket.title}",
-                    body=f"{DUE_LABELS[phase]} {local:%Y-%m-%d %H:%M}，请抓紧办理",
-                    key=f"warning:{ticket.pk}:{mark}",
-                    now=now,
-                )
-                result.warned += 1
+                _warn(ticket, now=now, phase=phase, mark=mark, result=result)
     except Exception:  # one bad ticket must not stop the sweep; its claim was rolled back
         result.errors += 1
         logger.exception("sla sweep: ticket %s failed", ticket.pk)

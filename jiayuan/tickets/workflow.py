@@ -859,6 +859,76 @@ def allowed_actions(ticket: Ticket, user: Any) -> list[Rule]:
     return result
 
 
+@dataclass
+class _Prepared:
+    """A transition computed but not written: the event and the ticket's new field values."""
+
+    ticket: Ticket
+    event: TicketEvent
+    fields: dict[str, Any]
+    change: Change
+
+
+def _prepare(
+    ticket: Ticket,
+    action: str,
+    *,
+    actor: Any,
+    as_reporter: bool,
+    system: bool,
+    now: dt.datetime,
+    data: dict[str, Any],
+) -> _Prepared:
+    """Check and compute one transition (no writes)."""
+    rule = RULES.get(action)
+    if rule is None:
+        raise JiayuanError("未知的操作", code="unknown_action", field="action")
+    if ticket.state not in rule.sources:
+        raise InvalidTransition(f"工单当前为“{ticket.get_state_display()}”，不能{rule.label}")
+    if action == "archive" and ticket.state == State.RESOLVED and not system:
+        raise InvalidTransition("已办结待评价的工单只能在评价期满后由系统归档")
+    who = authorize(rule, ticket, Actor(user=actor, as_reporter=as_reporter, system=system))
+    change = rule.effect(ticket, who, data, now)
+    fields = dict(change.fields)
+    # Keep the scoping copies of the paths with the foreign keys they mirror.
+    if "owner_region" in fields:
+        fields["owner_path"] = fields["owner_region"].path if fields["owner_region"] else ""
+    if "grid" in fields:
+        fields["grid_path"] = fields["grid"].path if fields["grid"] else ""
+    seq = ticket.version + 1
+    event = build_event(
+        ticket=ticket,
+        seq=seq,
+        prev_hash=ticket.last_hash or GENESIS,
+        at=now,
+        actor=who.user,
+        post=who.post,
+        actor_label=who.label,
+        action=action,
+        from_state=ticket.state,
+        to_state=fields.get("state", ticket.state),
+        from_level=ticket.level,
+        to_level=fields.get("level", ticket.level),
+        from_region=ticket.owner_region,
+        to_region=change.to_region,
+        department=change.department,
+        note=change.note,
+        data=_jsonable(change.data),
+    )
+    return _Prepared(ticket, event, fields, change)
+
+
+def _applied(prepared: _Prepared, now: dt.datetime) -> None:
+    """Set the written values on the instance instead of reading the row back (the sweeper and
+    bulk actions handle thousands of tickets), run the rule's after-hook, queue the notice."""
+    ticket, event = prepared.ticket, prepared.event
+    for name, value in prepared.fields.items():
+        setattr(ticket, name, value)
+    ticket.version, ticket.last_hash, ticket.updated_at = event.seq, event.hash, now
+    if prepared.change.after is not None:
+        prepared.change.after(ticket)
+
+
 def transition(
     ticket: Ticket,
     action: str,
@@ -875,47 +945,20 @@ def transition(
     (403) when the actor may not, ``JiayuanError`` (400) for bad data, ``Conflict`` (409) when
     someone else changed the ticket first. On success ``ticket`` is refreshed in place.
     """
-    rule = RULES.get(action)
-    if rule is None:
-        raise JiayuanError("未知的操作", code="unknown_action", field="action")
-    if ticket.state not in rule.sources:
-        raise InvalidTransition(f"工单当前为“{ticket.get_state_display()}”，不能{rule.label}")
-    if action == "archive" and ticket.state == State.RESOLVED and not system:
-        raise InvalidTransition("已办结待评价的工单只能在评价期满后由系统归档")
-    who = authorize(rule, ticket, Actor(user=actor, as_reporter=as_reporter, system=system))
     now = now or timezone.now()
-    change = rule.effect(ticket, who, data, now)
-    fields = dict(change.fields)
-    # Keep the scoping copies of the paths with the foreign keys they mirror.
-    if "owner_region" in fields:
-        fields["owner_path"] = fields["owner_region"].path if fields["owner_region"] else ""
-    if "grid" in fields:
-        fields["grid_path"] = fields["grid"].path if fields["grid"] else ""
-    new_state = fields.get("state", ticket.state)
-
+    prepared = _prepare(
+        ticket,
+        action,
+        actor=actor,
+        as_reporter=as_reporter,
+        system=system,
+        now=now,
+        data=data,
+    )
+    event = prepared.event
     with transaction.atomic():
-        seq = ticket.version + 1
-        event = build_event(
-            ticket=ticket,
-            seq=seq,
-            prev_hash=ticket.last_hash or GENESIS,
-            at=now,
-            actor=who.user,
-            post=who.post,
-            actor_label=who.label,
-            action=action,
-            from_state=ticket.state,
-            to_state=new_state,
-            from_level=ticket.level,
-            to_level=fields.get("level", ticket.level),
-            from_region=ticket.owner_region,
-            to_region=change.to_region,
-            department=change.department,
-            note=change.note,
-            data=_jsonable(change.data),
-        )
         updated = Ticket.objects.filter(pk=ticket.pk, version=ticket.version).update(
-            **fields, version=seq, last_hash=event.hash, updated_at=now
+            **prepared.fields, version=event.seq, last_hash=event.hash, updated_at=now
         )
         if updated != 1:
             raise Conflict("工单已被他人更新，请刷新后重试")
@@ -923,17 +966,71 @@ def transition(
             event.save(force_insert=True)
         except IntegrityError:
             raise Conflict("工单已被他人更新，请刷新后重试") from None
-        # The row now holds exactly these values: set them on the instance instead of reading
-        # the row back (the sweeper and bulk actions call this thousands of times).
-        for name, value in fields.items():
-            setattr(ticket, name, value)
-        ticket.version, ticket.last_hash, ticket.updated_at = seq, event.hash, now
-        if change.after is not None:
-            change.after(ticket)
+        _applied(prepared, now)
         from jiayuan.tickets import notify
 
-        notify.ticket_changed(ticket_id=ticket.pk, seq=seq)
+        notify.ticket_changed(ticket_id=ticket.pk, seq=event.seq)
     return event
+
+
+@dataclass
+class BatchOutcome:
+    events: list[TicketEvent]
+    refused: list[tuple[Ticket, JiayuanError]]
+
+
+def transition_claimed_batch(
+    items: list[tuple[Ticket, list[tuple[str, dict[str, Any]]]]], *, now: dt.datetime
+) -> BatchOutcome:
+    """System transitions on many tickets in a few statements, for the sweeper.
+
+    Each item is a ticket and the actions to try in order (the first the workflow allows is
+    applied: "call up, else supervise"). The caller must hold the tickets *claimed* in the
+    current transaction — rows it has just changed with a conditional UPDATE matching their
+    ``version``, so they are locked (PostgreSQL) or the database is (SQLite) until commit and
+    nobody can change them meanwhile: the versioned per-ticket UPDATE of ``transition`` is not
+    needed. Writes: the events in one INSERT, the tickets in one UPDATE per set of changed
+    fields, and one notification task for the whole batch (an outbox row, like ``transition``).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("transition_claimed_batch needs the caller's transaction")
+    prepared: list[_Prepared] = []
+    refused: list[tuple[Ticket, JiayuanError]] = []
+    for ticket, actions in items:
+        last: JiayuanError | None = None
+        for action, data in actions:
+            try:
+                prepared.append(
+                    _prepare(
+                        ticket,
+                        action,
+                        actor=None,
+                        as_reporter=False,
+                        system=True,
+                        now=now,
+                        data=data,
+                    )
+                )
+                last = None
+                break
+            except JiayuanError as exc:
+                last = exc
+        if last is not None:
+            refused.append((ticket, last))
+    if not prepared:
+        return BatchOutcome([], refused)
+    TicketEvent.objects.bulk_create([p.event for p in prepared], batch_size=500)
+    groups: dict[tuple[str, ...], list[Ticket]] = {}
+    for p in prepared:
+        _applied(p, now)
+        names = (*sorted(p.fields), "version", "last_hash", "updated_at")
+        groups.setdefault(names, []).append(p.ticket)
+    for names, tickets in groups.items():
+        Ticket.objects.bulk_update(tickets, list(names), batch_size=500)
+    from jiayuan.tickets import notify
+
+    notify.tickets_changed(pairs=[(p.ticket.pk, p.event.seq) for p in prepared])
+    return BatchOutcome([p.event for p in prepared], refused)
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
@@ -952,4 +1049,12 @@ def open_q() -> Q:
     return Q(state__in=OPEN_STATES)
 
 
-__all__ = ["LADDER", "RULES", "Conflict", "InvalidTransition", "allowed_actions", "transition"]
+__all__ = [
+    "LADDER",
+    "RULES",
+    "Conflict",
+    "InvalidTransition",
+    "allowed_actions",
+    "transition",
+    "transition_claimed_batch",
+]

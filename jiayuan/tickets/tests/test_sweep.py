@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections
+from django.db.models import F
 
 from jiayuan.notifications.models import Kind, Notification
 from jiayuan.tickets import sweep
@@ -20,6 +21,7 @@ from jiayuan.tickets.choices import Level, Rating, State
 from jiayuan.tickets.models import Category, SlaPolicy, Ticket, TicketEvent
 from jiayuan.tickets.services import ticket_create
 from jiayuan.tickets.sweep import sla_sweep
+from jiayuan.tickets.workflow import BatchOutcome as sweep_batch_outcome
 from jiayuan.tickets.workflow import Conflict, transition
 
 SH = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -195,10 +197,10 @@ def test_none_policy_only_tells(world):
 def test_a_claim_that_loses_to_a_concurrent_change_is_logged_and_kept(world, monkeypatch):
     t = new_ticket(world)
 
-    def changed_meanwhile(*args, **kwargs):
-        raise Conflict("工单已被他人更新，请刷新后重试")
+    def refused(items, *, now):
+        return sweep_batch_outcome([], [(t, Conflict("工单已被他人更新，请刷新后重试"))])
 
-    monkeypatch.setattr(sweep, "transition", changed_meanwhile)
+    monkeypatch.setattr(sweep, "transition_claimed_batch", refused)
     result = sla_sweep(now=at(24, 11))
     assert (result.overdue_actions, result.conflicts, result.errors) == (0, 1, 0)
     t.refresh_from_db()
@@ -208,13 +210,19 @@ def test_a_claim_that_loses_to_a_concurrent_change_is_logged_and_kept(world, mon
 
 def test_an_unexpected_error_rolls_back_the_claim_and_the_sweep_goes_on(world, monkeypatch):
     first, second = new_ticket(world), new_ticket(world)
-    real = sweep.transition
+    real, real_batch = sweep.transition, sweep.transition_claimed_batch
 
     def broken_for_first(ticket, *args, **kwargs):
         if ticket.pk == first.pk:
             raise RuntimeError("boom")
         return real(ticket, *args, **kwargs)
 
+    def batch_fails(items, *, now):
+        raise RuntimeError("the fast path broke")
+
+    # The batch fails as a whole and is rolled back; swept again ticket by ticket, the first
+    # ticket fails alone and the second is supervised.
+    monkeypatch.setattr(sweep, "transition_claimed_batch", batch_fails)
     monkeypatch.setattr(sweep, "transition", broken_for_first)
     result = sla_sweep(now=at(24, 11))
     assert (result.overdue_actions, result.errors) == (1, 1)
@@ -222,8 +230,44 @@ def test_an_unexpected_error_rolls_back_the_claim_and_the_sweep_goes_on(world, m
     assert first.overdue_gen == 0  # retried by the next sweep
     assert actions_of(second) == ["submit", "supervise"]
     monkeypatch.setattr(sweep, "transition", real)
+    monkeypatch.setattr(sweep, "transition_claimed_batch", real_batch)
     assert sla_sweep(now=at(24, 12)).overdue_actions == 1
     assert actions_of(first) == ["submit", "supervise"]
+
+
+def test_a_batch_is_one_claim_one_event_insert_and_one_notification_task(world):
+    from django_tasks_db.models import DBTaskResult
+
+    from jiayuan.tickets.events import verify_chain
+
+    tickets = [new_ticket(world) for _ in range(3)]
+    DBTaskResult.objects.all().delete()
+    result = sla_sweep(now=at(24, 11))
+    assert result.overdue_actions == 3
+    for t in tickets:
+        t.refresh_from_db()
+        assert actions_of(t) == ["submit", "supervise"] and t.supervised
+        assert verify_chain(t) is None
+    (task,) = DBTaskResult.objects.all()
+    assert task.task_path.endswith("notify_ticket_events_task")
+    assert sorted(task.args_kwargs["kwargs"]["pairs"]) == sorted([[t.pk, 2] for t in tickets])
+
+
+def test_a_ticket_changed_after_it_was_read_is_not_claimed(world, monkeypatch):
+    t = new_ticket(world)
+    real_batches = sweep._batches
+
+    def read_then_changed(qs, size):
+        for batch in real_batches(qs, size):
+            # Someone accepts the ticket between the sweeper's read and its claim.
+            Ticket.objects.filter(pk=t.pk).update(version=F("version") + 1)
+            yield batch
+
+    monkeypatch.setattr(sweep, "_batches", read_then_changed)
+    result = sla_sweep(now=at(24, 11))
+    assert (result.overdue_actions, result.conflicts, result.errors) == (0, 0, 0)
+    t.refresh_from_db()
+    assert t.overdue_gen == 0  # left for the next sweep, which reads it afresh
 
 
 def test_unrated_resolved_tickets_are_archived_as_satisfied_after_the_feedback_deadline(world):
