@@ -1,0 +1,122 @@
+"""``jiayuan route …``: the category classifier (诉求自动分类) from the shell.
+
+    jiayuan route train [--if-missing]      # train on data/train.csv, write the artefact
+    jiayuan route evaluate [--data FILE]    # one JSON object: accuracy, macro-F1, thresholds …
+    jiayuan route retrain [--force]         # + feedback; keeps the current model if the new
+                                            #   one is worse on the fixed validation split
+
+The artefact lives in ``settings.JIAYUAN_ROUTING_MODEL_DIR`` (default ``var/routing``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from jiayuan.core.errors import JiayuanError
+from jiayuan.routing import classifier, services, training
+from jiayuan.routing.metrics import REPORTED_THRESHOLDS, evaluation_report
+from jiayuan.routing.selectors import threshold_for, thresholds
+
+
+class Command(BaseCommand):
+    help = "诉求自动分类模型 (train / evaluate / retrain)"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        train = sub.add_parser("train", help="用 data/train.csv 训练并保存模型")
+        train.add_argument("--if-missing", action="store_true", help="已有模型时什么也不做")
+        evaluate = sub.add_parser("evaluate", help="评估当前模型，输出一个 JSON 对象")
+        evaluate.add_argument(
+            "--data", help="CSV 文件（列 title, body, category）；省略时用固定的 20% 验证集"
+        )
+        retrain = sub.add_parser("retrain", help="原始数据 + 分类反馈重新训练；变差则不替换")
+        retrain.add_argument("--force", action="store_true", help="即使新模型更差也替换")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            getattr(self, f"do_{options['action']}")(options)
+        except JiayuanError as exc:
+            raise CommandError(exc.message) from exc
+
+    def do_train(self, options: dict[str, Any]) -> None:
+        directory = classifier.model_dir()
+        meta = training.read_meta(directory)
+        if options["if_missing"] and (directory / training.MODEL_FILE).exists():
+            version = meta["version"] if meta else "?"
+            self.stdout.write(f"分类模型已存在（版本 {version}），跳过训练。")
+            return
+        self.stdout.write("正在训练分类模型（约半分钟）…")
+        model = services.train_and_save(directory=directory)
+        self.stdout.write(self._summary(model))
+        self.stdout.write(f"已保存到 {directory}")
+
+    def do_evaluate(self, options: dict[str, Any]) -> None:
+        model = classifier.current_model()
+        if options["data"]:
+            examples = training.read_examples(options["data"])
+            source = options["data"]
+        else:
+            examples = training.split_examples(training.read_examples(training.DATA_PATH))[1]
+            source = "validation split of data/train.csv (20%, random_state=42)"
+        known = [e for e in examples if e.category in model.labels]
+        unknown = Counter(e.category for e in examples if e.category not in model.labels)
+        default, overrides = thresholds()
+        report = {
+            "model_version": model.version,
+            "data": source,
+            "rows": len(examples),
+            "accuracy": None,
+            "macro_f1": None,
+            "per_category": {},
+            "confusion": {"labels": model.labels, "matrix": []},
+            "thresholds": [],
+            "unknown_categories": dict(unknown.most_common()),
+            "configured": {"default_threshold": default, "overrides": overrides},
+        }
+        if known:
+            proba = model.predict_proba([(e.title, e.body) for e in known])
+            report |= evaluation_report(
+                truth=[e.category for e in known],
+                proba=proba,
+                labels=model.labels,
+                thresholds=sorted({*REPORTED_THRESHOLDS, default}),
+                threshold_for=threshold_for,
+            )
+        else:
+            report["evaluated_rows"] = 0
+        self.stdout.write(json.dumps(report, ensure_ascii=False))
+
+    def do_retrain(self, options: dict[str, Any]) -> None:
+        self.stdout.write("正在用原始数据和分类反馈重新训练…")
+        outcome = services.retrain(force=options["force"])
+        current = (
+            f"{outcome.current_macro_f1:.4f}（版本 {outcome.current_version}）"
+            if outcome.current_macro_f1 is not None
+            else "无（尚未训练）"
+        )
+        self.stdout.write(
+            f"验证集 macro-F1：当前模型 {current}，新模型 {outcome.candidate_macro_f1:.4f}"
+            f"（版本 {outcome.candidate.version}，反馈 {outcome.feedback_rows} 条）"
+        )
+        if outcome.replaced:
+            self.stdout.write(self.style.SUCCESS("新模型已替换当前模型。"))
+        else:
+            self.stdout.write(
+                self.style.WARNING("新模型更差，未替换，当前模型保持不变（--force 可强制替换）。")
+            )
+        self.stdout.write(json.dumps(outcome.as_dict(), ensure_ascii=False))
+
+    @staticmethod
+    def _summary(model: training.RoutingModel) -> str:
+        v = model.meta["validation"]
+        cal = v["calibration"]
+        return (
+            f"版本 {model.version}：验证集 macro-F1 {v['macro_f1']:.4f}，"
+            f"准确率 {v['accuracy']:.4f}，"
+            f"Brier {cal['brier']:.4f}，ECE {cal['ece']:.4f}；"
+            f"建议阈值 {model.meta['recommended_threshold']:.2f}"
+        )

@@ -1,0 +1,207 @@
+"""The classifier: text normalisation, training artefact, classify, thresholds, feedback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from jiayuan.core.errors import JiayuanError
+from jiayuan.routing import classifier, training
+from jiayuan.routing.classifier import Suggestion, classify, should_auto_route
+from jiayuan.routing.feedback import record_feedback
+from jiayuan.routing.metrics import choose_threshold, evaluation_report, threshold_stats
+from jiayuan.routing.models import DEFAULT_THRESHOLD, RoutingFeedback, RoutingThreshold
+from jiayuan.routing.selectors import feedback_examples, thresholds
+from jiayuan.routing.tests.classifier_support import model_copy
+from jiayuan.routing.text import normalise, prepare
+from jiayuan.tickets.models import Category
+
+NOISE = (
+    "某小区楼下烧烤店噪音扰民",
+    "每天晚上十点以后楼下烧烤店油烟和噪音严重，影响居民休息，请环保部门处理。",
+)
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, settings: Any) -> Any:
+    settings.JIAYUAN_ROUTING_MODEL_DIR = model_copy(tmp_path / "model")
+    classifier.reset_model_cache()
+    yield settings.JIAYUAN_ROUTING_MODEL_DIR
+    classifier.reset_model_cache()
+
+
+def test_normalise_replaces_masked_places_and_drops_number_masks() -> None:
+    assert normalise("西地省A市A2区K8县D10镇") == "某省某市某区某县某镇"
+    assert normalise("电话：*****************。联系人朱**") == "电话: 。联系人朱"
+    assert normalise("Ａ市的B超室和4S店") == "某市的B超室和4S店"  # full-width letters too
+    assert normalise("东三路占道...[查看全文]") == "东三路占道"
+
+
+def test_prepare_bounds_the_body() -> None:
+    title, text = prepare("A市标题", "长" * 10_000)
+    assert title == "某市标题"
+    assert text.startswith("某市标题 长") and len(text) <= len(title) + 1 + 2000
+
+
+def test_training_writes_a_versioned_artefact_with_metadata(model_dir: Path) -> None:
+    meta = json.loads((model_dir / training.META_FILE).read_text(encoding="utf-8"))
+    assert (model_dir / training.MODEL_FILE).stat().st_size > 0
+    assert meta["labels"] == list(training.LABELS)
+    date, digest = meta["version"].split("-")
+    assert len(date) == 8 and len(digest) == 10
+    assert meta["sklearn_version"]
+    assert meta["data"]["training_rows"] == 336 and meta["data"]["validation_rows"] == 84
+    assert 0.5 <= meta["recommended_threshold"] <= 0.99
+    assert {"macro_f1", "accuracy", "calibration", "thresholds"} <= set(meta["validation"])
+    assert training.load(model_dir).version == meta["version"]
+
+
+def test_classify_returns_the_top_three_with_probabilities(model_dir: Path, db: Any) -> None:
+    found = classify(*NOISE)
+    assert len(found) == 3
+    assert all(isinstance(s, Suggestion) for s in found)
+    probabilities = [s.probability for s in found]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert 0 < sum(probabilities) <= 1.0001
+    assert len({s.category for s in found}) == 3
+    assert {s.category for s in found} <= set(training.LABELS)
+    assert classifier.model_version() == classifier.current_model().version
+
+
+def test_fast_path_probabilities_sum_to_one(model_dir: Path) -> None:
+    model = classifier.current_model()
+    proba = model.predict_proba([NOISE, ("", ""), ("A市", "*****")])
+    assert proba.shape == (3, 7)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_masked_and_real_place_names_get_the_same_answer(model_dir: Path) -> None:
+    masked = classify(
+        "A市A3区幸福小区物业不作为", "西地省A市A3区幸福小区电梯坏了三个月，物业不修。"
+    )
+    real = classify(
+        "烟台市芝罘区幸福小区物业不作为", "山东省烟台市芝罘区幸福小区电梯坏了三个月，物业不修。"
+    )
+    assert masked[0].category == real[0].category
+
+
+def test_the_model_is_loaded_once_per_process(model_dir: Path) -> None:
+    assert classifier.current_model() is classifier.current_model()
+    first = classifier.current_model()
+    classifier.reset_model_cache()
+    assert classifier.current_model() is not first
+
+
+def test_classify_without_a_model_raises_a_clear_error(tmp_path: Path, settings: Any) -> None:
+    settings.JIAYUAN_ROUTING_MODEL_DIR = tmp_path / "none"
+    classifier.reset_model_cache()
+    with pytest.raises(training.ModelMissing, match="jiayuan route train"):
+        classify(*NOISE)
+    assert classifier.model_version() == ""
+
+
+def test_threshold_stats_on_a_known_example() -> None:
+    confidence = np.array([0.95, 0.9, 0.8, 0.6, 0.4])
+    correct = np.array([True, True, False, True, False])
+    assert threshold_stats(correct=correct, confidence=confidence, threshold=0.85) == {
+        "threshold": 0.85,
+        "auto_rows": 2,
+        "auto_share": 0.4,
+        "auto_accuracy": 1.0,
+    }
+    assert threshold_stats(correct=correct, confidence=confidence, threshold=0.6) == {
+        "threshold": 0.6,
+        "auto_rows": 4,
+        "auto_share": 0.8,
+        "auto_accuracy": 0.75,
+    }
+    assert (
+        threshold_stats(correct=correct, confidence=confidence, threshold=0.99)["auto_accuracy"]
+        is None
+    )
+    assert choose_threshold(correct=correct, confidence=confidence, target_accuracy=0.98) == 0.81
+
+
+def test_evaluation_report_on_a_known_example() -> None:
+    proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
+    report = evaluation_report(
+        truth=["甲", "乙", "乙", "乙"],
+        proba=proba,
+        labels=["甲", "乙"],
+        thresholds=[0.75],
+        threshold_for=lambda name: 0.5 if name == "甲" else 0.75,
+    )
+    assert report["accuracy"] == 0.75
+    assert report["confusion"]["matrix"] == [[1, 0], [1, 2]]
+    assert report["per_category"]["乙"] == {
+        "precision": 1.0,
+        "recall": 0.6667,
+        "f1": 0.8,
+        "support": 3,
+    }
+    assert report["macro_f1"] == round((0.6667 + 0.8) / 2, 4)
+    assert report["thresholds"] == [
+        {"threshold": 0.75, "auto_rows": 2, "auto_share": 0.5, "auto_accuracy": 1.0}
+    ]
+    # 甲 at 0.5 takes rows 0 and 2 (one wrong), 乙 at 0.75 takes row 3.
+    assert report["configured_threshold"] == {
+        "auto_rows": 3,
+        "auto_share": 0.75,
+        "auto_accuracy": 0.6667,
+    }
+
+
+def test_should_auto_route_uses_the_default_and_per_category_thresholds(db: Any) -> None:
+    assert thresholds() == (DEFAULT_THRESHOLD, {})  # the row seeded by migration 0003
+    RoutingThreshold.objects.filter(category__isnull=True).update(threshold=0.8)
+    RoutingThreshold.objects.create(
+        category=Category.objects.get(parent__isnull=True, name="卫生计生"), threshold=0.95
+    )
+    assert should_auto_route([Suggestion("城乡建设", 0.81), Suggestion("卫生计生", 0.1)])
+    assert not should_auto_route([Suggestion("城乡建设", 0.79)])
+    assert not should_auto_route([Suggestion("卫生计生", 0.9)])
+    assert should_auto_route([Suggestion("卫生计生", 0.95)])
+    assert not should_auto_route([])
+
+
+def test_only_one_default_threshold_row(db: Any) -> None:
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        RoutingThreshold.objects.create(category=None, threshold=0.5)
+
+
+def test_record_feedback_keeps_the_decision_as_labelled_data(db: Any, world: Any) -> None:
+    user = next(iter(world.users.values()))
+    row = record_feedback(
+        title="A市某路口红绿灯坏了",
+        body="路口信号灯不亮，车辆乱行。",
+        suggestions=[Suggestion("城乡建设", 0.6), Suggestion("交通运输", 0.3)],
+        category="交通运输",
+        model_version="20261123-abc",
+        user=user,
+    )
+    assert (row.suggested_category, row.chosen_category, row.is_correction) == (
+        "城乡建设",
+        "交通运输",
+        True,
+    )
+    assert row.created_by == user and row.model_version == "20261123-abc"
+    confirmed = record_feedback(
+        title="t",
+        body="b",
+        suggestions=[{"category": "教育文体", "probability": 0.9}],
+        category="教育文体",
+    )
+    assert not confirmed.is_correction
+    assert [e.category for e in feedback_examples()] == ["交通运输", "教育文体"]
+
+
+def test_record_feedback_refuses_an_unknown_category(db: Any) -> None:
+    with pytest.raises(JiayuanError, match="不是一级分类"):
+        record_feedback(title="t", body="b", category="不存在的分类")
+    assert not RoutingFeedback.objects.exists()
