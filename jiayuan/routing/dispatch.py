@@ -21,7 +21,7 @@ import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,30 @@ def classify(title: str, body: str) -> Classification | None:
         {"category": s.category, "probability": round(float(s.probability), 4)} for s in found[:3]
     ]
     return Classification(suggestions, confident and bool(suggestions), version)
+
+
+def classify_many(pairs: Sequence[tuple[str, str]]) -> list[Classification | None]:
+    """``classify`` for many messages at once: one vectorised pass of the model (a batch import
+    routes tens of thousands of tickets; one by one they would each pay the TF-IDF set-up)."""
+    clf = _classifier()
+    if clf is None:
+        return [None] * len(pairs)
+    if _override is not None or not hasattr(clf, "current_model"):
+        return [classify(title, body) for title, body in pairs]
+    try:
+        model = clf.current_model()
+        proba = model.predict_proba(list(pairs))
+    except Exception:  # as in classify: intake goes on without the classifier
+        logger.warning("routing: classifier unavailable, routing without it", exc_info=True)
+        return [None] * len(pairs)
+    version = str(model.version)
+    out: list[Classification | None] = []
+    for row in proba:
+        top = row.argsort()[::-1][:3]
+        found = [clf.Suggestion(model.labels[i], round(float(row[i]), 4)) for i in top]
+        suggestions = [{"category": s.category, "probability": s.probability} for s in found]
+        out.append(Classification(suggestions, bool(clf.should_auto_route(found)), version))
+    return out
 
 
 # --- first-level categories by name (a handful of rows, read on every intake) --------------------
@@ -280,6 +304,25 @@ def _apply(
             )
     # The rule names a rung this place lacks: the grid, as without a rule.
     return Decision(location, category, source, classification, State.ASSIGNED, grid, None, rule)
+
+
+def _answer(found: Classification | None) -> Callable[[str, str], Classification | None]:
+    def answer(title: str, body: str) -> Classification | None:
+        return found
+
+    return answer
+
+
+def decide_many(items: Sequence[dict[str, Any]], *, chunk: int = 2000) -> list[Decision]:
+    """``decide`` for a batch (a hotline import, a day's backlog): each item holds ``decide``'s
+    keyword arguments; the texts are classified ``chunk`` at a time."""
+    decisions: list[Decision] = []
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        found = classify_many([(i.get("title", ""), i.get("description", "")) for i in part])
+        for item, answer in zip(part, found, strict=True):
+            decisions.append(decide(**item, classifier=_answer(answer)))
+    return decisions
 
 
 def record(*, ticket: Ticket, decision: Decision) -> None:

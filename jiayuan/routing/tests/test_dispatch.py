@@ -196,3 +196,35 @@ def test_routing_reads_few_rows(
     with django_assert_max_num_queries(0):  # grid index, ancestors, rules: all cached
         decide(title="t", description="d", building=world.buildings["a1_1"])
         decide(title="t", description="d", lng=121.425, lat=37.545)
+
+
+def test_a_batch_is_routed_as_one_by_one(world: Any, settings: Any, tmp_path: Any) -> None:
+    from jiayuan.routing import classifier
+    from jiayuan.routing.dispatch import decide, decide_many
+    from jiayuan.routing.tests.classifier_support import model_copy
+
+    settings.JIAYUAN_ROUTING_MODEL_DIR = model_copy(tmp_path / "model")
+    classifier.reset_model_cache()
+    try:
+        items: list[dict[str, Any]] = [
+            {
+                "title": "小区垃圾没人清运",
+                "description": "垃圾桶满了好几天",
+                "lng": 121.405,
+                "lat": 37.545,
+            },
+            {
+                "title": "工资被拖欠",
+                "description": "公司拖欠三个月工资",
+                "building": world.buildings["b1_1"],
+            },
+            {"title": "路灯不亮", "description": "路灯坏了", "lng": 121.49, "lat": 37.545},
+        ]
+        one_by_one = [decide(**item) for item in items]
+        batch = decide_many(items)
+        assert [(d.state, d.grid, d.category, d.classification) for d in batch] == [
+            (d.state, d.grid, d.category, d.classification) for d in one_by_one
+        ]
+        assert batch[0].classification.model_version == classifier.model_version() != ""
+    finally:
+        classifier.reset_model_cache()
