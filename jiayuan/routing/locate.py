@@ -35,7 +35,9 @@ from django.db.models import Count, Max
 from django.db.models.signals import post_delete, post_save
 from rapidfuzz import fuzz
 
+from jiayuan.core.scoping import PATH_SEP
 from jiayuan.open311.locate import locate_grid
+from jiayuan.regions.choices import Level as RegionLevel
 from jiayuan.regions.models import Building, Estate, Household, Region
 from jiayuan.routing.models_dispatch import LocateMethod
 
@@ -177,22 +179,42 @@ def _build(generation: Any) -> _AddressIndex:
             estate_ids.append(estate_id)
             grid_ids.append(grid_id)
 
+    # Estate names repeat across a city (阳光花园 in several districts): each is also indexed
+    # with its district's name in front, which is how residents tell them apart.
+    district_names = dict(
+        Region.objects.filter(level=RegionLevel.DISTRICT).values_list("code", "name")
+    )
+    community_paths = dict(
+        Region.objects.filter(level=RegionLevel.COMMUNITY).values_list("id", "path")
+    )
+
+    def district_of(path: str) -> str:
+        codes = path.split(PATH_SEP)
+        return district_names.get(codes[1], "") if len(codes) > 1 else ""
+
     estates = {
-        pk: (name, address)
-        for pk, name, address in Estate.objects.values_list("id", "name", "address").order_by("id")
+        pk: (name, address, district_of(community_paths.get(community_id, "")))
+        for pk, name, address, community_id in Estate.objects.values_list(
+            "id", "name", "address", "community_id"
+        ).order_by("id")
     }
     estate_grids: dict[int, set[int]] = {}
     rows = Building.objects.values_list("id", "name", "address", "estate_id", "grid_id")
     for pk, name, address, estate_id, grid_id in rows.order_by("id").iterator(chunk_size=5000):
         add(address, pk, estate_id, grid_id)
         if estate_id is not None and estate_id in estates:
-            add(estates[estate_id][0] + name, pk, estate_id, grid_id)
+            estate_name, _, district = estates[estate_id]
+            add(estate_name + name, pk, estate_id, grid_id)
+            if district:
+                add(district + estate_name + name, pk, estate_id, grid_id)
             estate_grids.setdefault(estate_id, set()).add(grid_id)
-    for pk, (name, address) in estates.items():
+    for pk, (name, address, district) in estates.items():
         grids = estate_grids.get(pk, set())
         # An estate spanning several grids names its community, not a grid: it locates nothing.
         only: int | None = next(iter(grids)) if len(grids) == 1 else None
         add(name, None, pk, only)
+        if district:
+            add(district + name, None, pk, only)
         if address:
             add(address, None, pk, only)
 

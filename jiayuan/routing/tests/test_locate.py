@@ -140,3 +140,20 @@ def test_ticket_with_an_unknown_address_waits_for_triage(named: Any) -> None:
     ).ticket
     assert (ticket.grid, ticket.state, ticket.owner_region) == (None, State.TRIAGE, named.r("city"))
     assert TicketRouting.objects.get(ticket=ticket).locate_method == "address"
+
+
+def test_a_district_name_tells_apart_estates_of_the_same_name(named: Any) -> None:
+    from jiayuan.core.testing import building, region, square
+    from jiayuan.regions.choices import Level
+
+    fushan = region("370611000000", "福山区", Level.DISTRICT, named.r("city"))
+    street = region("370611001000", "清洋街道", Level.STREET, fushan)
+    comm = region("370611001001", "清洋社区", Level.COMMUNITY, street)
+    grid = region("370611001001001", "清洋第一网格", Level.GRID, comm, boundary=square(121.3, 37.5))
+    other = Estate.objects.create(code="E2", name="友谊小区", community=comm)
+    b = building(grid, estate=other, address="福山区清洋路1号3号楼")
+    b.name = "3号楼"
+    b.save()
+    assert locate_ticket(address="友谊小区3号楼").grid is None  # in two districts: ambiguous
+    assert locate_ticket(address="福山区友谊小区3号楼").grid == grid
+    assert locate_ticket(address="芝罘区友谊小区3号楼").grid == named.r("grid_a1_1")
