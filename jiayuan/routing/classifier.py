@@ -70,7 +70,7 @@ def classify(title: str, body: str) -> list[Suggestion]:
     Raises ``ModelMissing`` (a ``JiayuanError``, Chinese message) when no model was trained:
     intake (``dispatch.classify``) then routes without the classifier."""
     model = current_model()
-    proba = model.predict_proba([(title, body)])[0]
+    proba = model.predict_one(title, body)
     order = proba.argsort()[::-1][:TOP_K]
     return [Suggestion(model.labels[i], round(float(proba[i]), 4)) for i in order]
 

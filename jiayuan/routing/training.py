@@ -18,8 +18,10 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,7 @@ META_FILE = "model.json"
 # The seven first-level categories of the data, the names of the first-level tickets.Category rows.
 LABELS = ("城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输")
 REQUIRED_COLUMNS = ("title", "body", "category")
+WHITESPACE_RUNS = re.compile(r"\s\s+")  # what sklearn's char analyzer collapses
 
 
 class RoutingDataError(JiayuanError):
@@ -203,6 +206,45 @@ class RoutingModel:
 
     def predict_proba(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         return self.calibrate(self.scores(pairs))
+
+    def predict_one(self, title: str, body: str) -> np.ndarray:
+        """``predict_proba`` of one message, without sklearn's per-call overhead: the same
+        n-grams, sublinear TF × IDF and L2 norm per block, computed on the vocabulary's hits
+        only (a 1-row sparse product against 300,000 IDF weights costs more than the text)."""
+        if self.word_vectorizer is not None:
+            return self.predict_proba([(title, body)])[0]
+        titles, texts = self._views([(title, body)])
+        score = self.intercept.copy()
+        offset = 0
+        for vectorizer, text in (
+            (self.text_vectorizer, texts[0]),
+            (self.title_vectorizer, titles[0]),
+        ):
+            if vectorizer is None:
+                continue
+            score += _block_score(vectorizer, text, self.coef, offset)
+            offset += len(vectorizer.vocabulary_)
+        return self.calibrate(score[None, :])[0]
+
+
+def _block_score(
+    vectorizer: TfidfVectorizer, text: str, coef: np.ndarray, offset: int
+) -> np.ndarray:
+    """The linear scores of one TF-IDF block of one text (see ``RoutingModel.predict_one``)."""
+    vocabulary = vectorizer.vocabulary_
+    text = WHITESPACE_RUNS.sub(" ", text.lower() if vectorizer.lowercase else text)
+    low, high = vectorizer.ngram_range
+    counts: Counter[str] = Counter()
+    for n in range(low, high + 1):
+        counts.update(text[i : i + n] for i in range(len(text) - n + 1))
+    hits = [(vocabulary[g], c) for g, c in counts.items() if g in vocabulary]
+    if not hits:
+        return np.zeros(coef.shape[1])
+    columns = np.fromiter((j for j, _ in hits), dtype=np.int64, count=len(hits))
+    tf = np.fromiter((c for _, c in hits), dtype=np.float64, count=len(hits))
+    values = (np.log(tf) + 1.0 if vectorizer.sublinear_tf else tf) * vectorizer.idf_[columns]
+    values /= np.sqrt(values @ values)
+    return values @ coef[offset + columns].astype(np.float64)
 
 
 _jieba_ready = False

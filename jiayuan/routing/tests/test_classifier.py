@@ -79,6 +79,14 @@ def test_fast_path_probabilities_sum_to_one(model_dir: Path) -> None:
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
 
 
+def test_single_message_fast_path_agrees_with_sklearn(model_dir: Path) -> None:
+    model = classifier.current_model()
+    pairs = [NOISE, ("", ""), ("A市", "*****"), ("学校  乱收费", "某中学\n\n补课 收费 " * 300)]
+    batch = model.predict_proba(pairs)
+    single = np.array([model.predict_one(title, body) for title, body in pairs])
+    np.testing.assert_allclose(single, batch, atol=1e-5)
+
+
 def test_masked_and_real_place_names_get_the_same_answer(model_dir: Path) -> None:
     masked = classify(
         "A市A3区幸福小区物业不作为", "西地省A市A3区幸福小区电梯坏了三个月，物业不修。"
