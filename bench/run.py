@@ -44,6 +44,12 @@ def plan(headline: bool, engines: list[str]) -> list[tuple[str, list[str]]]:
         history = "1000000" if headline else "20000"
         runs.append(("history", ["--engine", engine, "--tickets", history]))
         runs.append(("stats", ["--engine", engine, "--tickets", history]))
+    # Routing one ticket (location + classification + rules) and a day's batch: SQLite only
+    # (after warm-up it reads no rows per ticket).
+    if "sqlite" in engines:
+        runs.append(
+            ("dispatch", [] if headline else ["--buildings", "10000", "--tickets", "20000"])
+        )
     # Intake over HTTP starts its own gunicorn and covers both engines in one run.
     runs.append(
         ("intake", ["--engines", ",".join(engines), "--requests", "2000" if headline else "300"])

@@ -94,9 +94,18 @@ def classify(title: str, body: str) -> Classification | None:
     return Classification(suggestions, confident and bool(suggestions), version)
 
 
-def classify_many(pairs: Sequence[tuple[str, str]]) -> list[Classification | None]:
+def _proba(pairs: Sequence[tuple[str, str]]) -> Any:
+    """The model's probabilities for some messages (run in a worker process of ``decide_many``:
+    the model was loaded before the fork; no database access here)."""
+    return _classifier().current_model().predict_proba(list(pairs))
+
+
+def classify_many(
+    pairs: Sequence[tuple[str, str]], *, proba: Any = None
+) -> list[Classification | None]:
     """``classify`` for many messages at once: one vectorised pass of the model (a batch import
-    routes tens of thousands of tickets; one by one they would each pay the TF-IDF set-up)."""
+    routes tens of thousands of tickets; one by one they would each pay the TF-IDF set-up).
+    ``proba``: the probabilities already computed (by ``decide_many``'s worker processes)."""
     clf = _classifier()
     if clf is None:
         return [None] * len(pairs)
@@ -104,7 +113,8 @@ def classify_many(pairs: Sequence[tuple[str, str]]) -> list[Classification | Non
         return [classify(title, body) for title, body in pairs]
     try:
         model = clf.current_model()
-        proba = model.predict_proba(list(pairs))
+        if proba is None:
+            proba = model.predict_proba(list(pairs))
     except Exception:  # as in classify: intake goes on without the classifier
         logger.warning("routing: classifier unavailable, routing without it", exc_info=True)
         return [None] * len(pairs)
@@ -313,13 +323,29 @@ def _answer(found: Classification | None) -> Callable[[str, str], Classification
     return answer
 
 
-def decide_many(items: Sequence[dict[str, Any]], *, chunk: int = 2000) -> list[Decision]:
+def decide_many(
+    items: Sequence[dict[str, Any]], *, chunk: int = 2000, processes: int = 1
+) -> list[Decision]:
     """``decide`` for a batch (a hotline import, a day's backlog): each item holds ``decide``'s
-    keyword arguments; the texts are classified ``chunk`` at a time."""
+    keyword arguments; the texts are classified ``chunk`` at a time, by ``processes`` worker
+    processes when more than one (the TF-IDF step is most of the cost; the rest stays here)."""
+    chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    texts = [[(i.get("title", ""), i.get("description", "")) for i in part] for part in chunks]
+    probas: list[Any] = [None] * len(chunks)
+    clf = _classifier()
+    if processes > 1 and chunks and _override is None and hasattr(clf, "current_model"):
+        import multiprocessing
+
+        try:
+            clf.current_model()  # loaded once, shared with the workers by the fork
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                probas = pool.map(_proba, texts)
+        except Exception:
+            logger.warning("routing: parallel classification failed", exc_info=True)
+            probas = [None] * len(chunks)
     decisions: list[Decision] = []
-    for start in range(0, len(items), chunk):
-        part = items[start : start + chunk]
-        found = classify_many([(i.get("title", ""), i.get("description", "")) for i in part])
+    for part, pairs, proba in zip(chunks, texts, probas, strict=True):
+        found = classify_many(pairs, proba=proba)
         for item, answer in zip(part, found, strict=True):
             decisions.append(decide(**item, classifier=_answer(answer)))
     return decisions

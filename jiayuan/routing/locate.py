@@ -139,6 +139,8 @@ def _bigrams(text: str) -> set[str]:
 @dataclass
 class _AddressIndex:
     texts: list[str]
+    prefixes: list[int]  # length of the district name a text starts with (0: none)
+    district_names: tuple[str, ...]
     building_ids: list[int | None]
     estate_ids: list[int | None]
     grid_ids: list[int | None]
@@ -167,6 +169,7 @@ def _fingerprint() -> tuple[Any, ...]:
 
 def _build(generation: Any) -> _AddressIndex:
     texts: list[str] = []
+    prefixes: list[int] = []
     building_ids: list[int | None] = []
     estate_ids: list[int | None] = []
     grid_ids: list[int | None] = []
@@ -175,6 +178,7 @@ def _build(generation: Any) -> _AddressIndex:
         norm = normalize(text)
         if len(norm) >= 2:
             texts.append(norm)
+            prefixes.append(next((len(d) for d in districts if norm.startswith(d)), 0))
             building_ids.append(building_id)
             estate_ids.append(estate_id)
             grid_ids.append(grid_id)
@@ -184,6 +188,7 @@ def _build(generation: Any) -> _AddressIndex:
     district_names = dict(
         Region.objects.filter(level=RegionLevel.DISTRICT).values_list("code", "name")
     )
+    districts = tuple(sorted({normalize(n) for n in district_names.values()}, key=len))[::-1]
     community_paths = dict(
         Region.objects.filter(level=RegionLevel.COMMUNITY).values_list("id", "path")
     )
@@ -231,6 +236,8 @@ def _build(generation: Any) -> _AddressIndex:
     }
     return _AddressIndex(
         texts,
+        prefixes,
+        districts,
         building_ids,
         estate_ids,
         grid_ids,
@@ -261,9 +268,25 @@ def _score(candidate: str, query: str) -> float:
     """How much of the candidate address the query holds (0–1): rapidfuzz's partial ratio of the
     shorter in the longer, scaled down when the query is shorter than the candidate (a bare
     "3号楼" must not match "阳光花园3号楼")."""
+    if not candidate or not query:
+        return 0.0
     score = fuzz.partial_ratio(candidate, query) / 100.0
     if len(query) < len(candidate):
         score *= len(query) / len(candidate)
+    return score
+
+
+def _district_score(index: _AddressIndex, i: int, query: str, named: list[str]) -> float:
+    """The score with district names set aside: a shared "招远市" must not make "招远市幸福大道
+    9号" look like "招远市幸福苑"; a query naming another district halves the score."""
+    text, cut = index.texts[i], index.prefixes[i]
+    core = text[cut:]
+    rest = query
+    for name in named:
+        rest = rest.replace(name, "", 1)
+    score = _score(core, rest)
+    if cut and named and text[:cut] not in named:
+        score *= 0.5
     return score
 
 
@@ -294,9 +317,10 @@ def match_address(address: str, *, limit: int = CANDIDATES) -> list[AddressMatch
     votes = np.bincount(ids, weights=np.concatenate(weights), minlength=len(index.texts))
     k = min(limit, int(np.count_nonzero(votes)))
     top = np.argpartition(-votes, k - 1)[:k] if k < len(votes) else np.arange(len(votes))
+    named = [d for d in index.district_names if d in query]
     matches = [
         AddressMatch(
-            _score(index.texts[i], query),
+            _district_score(index, i, query, named),
             index.texts[i],
             index.building_ids[i],
             index.estate_ids[i],

@@ -221,10 +221,11 @@ def test_a_batch_is_routed_as_one_by_one(world: Any, settings: Any, tmp_path: An
             {"title": "路灯不亮", "description": "路灯坏了", "lng": 121.49, "lat": 37.545},
         ]
         one_by_one = [decide(**item) for item in items]
+        expected = [(d.state, d.grid, d.category, d.classification) for d in one_by_one]
         batch = decide_many(items)
-        assert [(d.state, d.grid, d.category, d.classification) for d in batch] == [
-            (d.state, d.grid, d.category, d.classification) for d in one_by_one
-        ]
+        assert [(d.state, d.grid, d.category, d.classification) for d in batch] == expected
+        forked = decide_many(items, chunk=2, processes=2)
+        assert [(d.state, d.grid, d.category, d.classification) for d in forked] == expected
         assert batch[0].classification.model_version == classifier.model_version() != ""
     finally:
         classifier.reset_model_cache()

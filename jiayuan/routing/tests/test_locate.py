@@ -157,3 +157,8 @@ def test_a_district_name_tells_apart_estates_of_the_same_name(named: Any) -> Non
     assert locate_ticket(address="友谊小区3号楼").grid is None  # in two districts: ambiguous
     assert locate_ticket(address="福山区友谊小区3号楼").grid == grid
     assert locate_ticket(address="芝罘区友谊小区3号楼").grid == named.r("grid_a1_1")
+
+
+def test_a_shared_district_and_road_word_is_not_a_match(named: Any) -> None:
+    # "芝罘区友谊" is common to the query and 友谊小区's address; the rest is not.
+    assert locate_ticket(address="芝罘区友谊大道500号").grid is None

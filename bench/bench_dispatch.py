@@ -1,0 +1,412 @@
+"""Routing one ticket (精准派单: location + classification + rules) on one core, and a batch.
+
+Data: the demo city at small scale — the whole region tree of 烟台市 (13 districts, 7,855 grids
+with their boundaries in the STRtree) — plus ``--buildings`` synthetic buildings (default
+30,000, about the city build's count) in 1,200 estates on the residential grids, with addresses
+like the demo's ("芝罘区南大街12号3号楼") and estate names that repeat across districts, as real
+ones do. Texts are the labelled messages of ``jiayuan/routing/data/train.csv``. The classifier
+is the artefact at ``JIAYUAN_ROUTING_MODEL_DIR``; when there is none, one is trained once into
+``var/bench/routing-model`` (``jiayuan route train``).
+
+Per ticket (``--samples`` of them, after warm-up): ``dispatch.decide()`` as intake calls it,
+for a mix of 40% points, 30% addresses (exact, district + estate + building with Chinese
+numerals, estate + building alone, unknown), 20% buildings, 10% points on no grid. The process
+is pinned to one CPU and BLAS to one thread. Then ``--tickets`` (default 65,000, a day of
+Beijing's 12345) routed in one batch with ``dispatch.decide_many``. Also: index build times,
+memory (RSS) added by the model and the address index, and the duplicate text measure.
+
+    python bench/bench_dispatch.py
+    python bench/bench_dispatch.py --buildings 10000 --tickets 20000 --samples 2000
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import BENCH_VAR, emit, percentile, setup_django, use_database  # noqa: E402
+
+CN = "零一二三四五六七八九"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def stats_ms(samples: list[float]) -> dict[str, float]:
+    return {
+        "n": len(samples),
+        "p50_ms": round(percentile(samples, 0.50), 3),
+        "p95_ms": round(percentile(samples, 0.95), 3),
+        "p99_ms": round(percentile(samples, 0.99), 3),
+        "mean_ms": round(statistics.fmean(samples), 3),
+    }
+
+
+def cn_number(n: int) -> str:
+    if n < 10:
+        return CN[n]
+    tens, ones = divmod(n, 10)
+    return (CN[tens] if tens > 1 else "") + "十" + (CN[ones] if ones else "")
+
+
+def build(buildings: int, rng: random.Random) -> dict[str, Any]:
+    """The demo city's tree and ``buildings`` synthetic buildings; returns what samples need."""
+    from django.core.management import call_command
+    from shapely.geometry import Point, shape
+
+    from jiayuan.regions.choices import GridKind, Level
+    from jiayuan.regions.demo import ESTATE_PREFIXES, ESTATE_SUFFIXES, ROADS, build_demo_city
+    from jiayuan.regions.models import Building, Estate, Region
+
+    call_command("migrate", verbosity=0)
+    start = time.perf_counter()
+    build_demo_city(scale="small", populate_communities=0)
+    demo_s = time.perf_counter() - start
+    grids = list(
+        Region.objects.filter(
+            level=Level.GRID, kind=GridKind.RESIDENTIAL, boundary__isnull=False
+        ).values_list("id", "path", "parent_id", "boundary")
+    )
+    districts = dict(Region.objects.filter(level=Level.DISTRICT).values_list("code", "name"))
+    shapes = {pk: shape(boundary) for pk, _, _, boundary in grids}
+
+    def inside(grid_id: int) -> tuple[float, float]:
+        geom = shapes[grid_id]
+        minx, miny, maxx, maxy = geom.bounds
+        for _ in range(50):
+            x, y = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+            if geom.contains(Point(x, y)):
+                return x, y
+        c = geom.representative_point()
+        return c.x, c.y
+
+    n_estates = max(1, buildings // 25)
+    estates: list[tuple[Estate, int, str]] = []
+    names_used: set[tuple[int, str]] = set()
+    for i in range(n_estates):
+        pk, path, community_id, _ = rng.choice(grids)
+        district = districts.get(path.split(".")[1], "")
+        name = rng.choice(ESTATE_PREFIXES) + rng.choice(ESTATE_SUFFIXES)
+        if (community_id, name) in names_used:
+            name = f"{name}{i}"
+        names_used.add((community_id, name))
+        street = f"{district}{rng.choice(ROADS)}{rng.randint(1, 400)}号"
+        estate = Estate(code=f"BE{i:06d}", name=name, community_id=community_id, address=street)
+        estates.append((estate, pk, district))
+    Estate.objects.bulk_create([e for e, _, _ in estates], batch_size=2000)
+    rows = []
+    meta = []
+    per_estate: dict[int, int] = {}
+    for i in range(buildings):
+        estate, grid_id, district = estates[i % n_estates]
+        number = per_estate[i % n_estates] = per_estate.get(i % n_estates, 0) + 1
+        lng, lat = inside(grid_id)
+        rows.append(
+            Building(
+                code=f"BB{i:07d}",
+                name=f"{number}号楼",
+                estate=estate,
+                grid_id=grid_id,
+                address=f"{estate.address}{number}号楼",
+                lng=lng,
+                lat=lat,
+                qr_token=f"bq{i:012d}",
+            )
+        )
+        meta.append((grid_id, estate.name, number, district, estate.address, lng, lat))
+    Building.objects.bulk_create(rows, batch_size=5000)
+    return {
+        "demo_seconds": round(demo_s, 1),
+        "grids": len(grids),
+        "estates": n_estates,
+        "buildings": meta,
+        "building_ids": list(Building.objects.order_by("id").values_list("id", flat=True)),
+    }
+
+
+def messages(rng: random.Random) -> list[tuple[str, str]]:
+    from jiayuan.routing.training import DATA_PATH
+
+    with open(DATA_PATH, encoding="utf-8") as f:
+        rows = [(r["title"], r["body"]) for r in csv.DictReader(f)]
+    rng.shuffle(rows)
+    return rows
+
+
+def samples(
+    n: int, world: dict[str, Any], texts: list[tuple[str, str]], rng: random.Random
+) -> list[tuple[str, dict[str, Any], int | None]]:
+    """(kind, decide() keywords, the grid it should land in or None)."""
+    from jiayuan.regions.models import Building
+
+    meta = world["buildings"]
+    out: list[tuple[str, dict[str, Any], int | None]] = []
+    wanted_buildings: list[int] = []
+    for i in range(n):
+        title, body = texts[i % len(texts)]
+        item: dict[str, Any] = {"title": title, "description": body}
+        k = rng.randrange(len(meta))
+        grid_id, estate, number, district, street, lng, lat = meta[k]
+        roll = rng.random()
+        if roll < 0.40:
+            item.update(lng=lng, lat=lat)
+            out.append(("point", item, grid_id))
+        elif roll < 0.475:
+            item["address"] = f"{street}{number}号楼"
+            out.append(("address_exact", item, grid_id))
+        elif roll < 0.55:
+            item["address"] = f"{district}{estate}{cn_number(number)}号楼东侧"
+            out.append(("address_district_estate", item, grid_id))
+        elif roll < 0.625:
+            item["address"] = f"{estate}{number}栋"
+            out.append(("address_estate_only", item, grid_id))
+        elif roll < 0.70:
+            item["address"] = f"{district}幸福大道{rng.randint(500, 999)}号"
+            out.append(("address_unknown", item, None))
+        elif roll < 0.90:
+            wanted_buildings.append(len(out))
+            item["building"] = world["building_ids"][k]
+            out.append(("building", item, grid_id))
+        else:
+            item.update(lng=110.0 + rng.random(), lat=30.0 + rng.random())
+            out.append(("point_on_no_grid", item, None))
+    ids = [out[j][1]["building"] for j in wanted_buildings]
+    loaded = Building.objects.select_related("grid").in_bulk(ids)
+    for j in wanted_buildings:
+        out[j][1]["building"] = loaded[out[j][1]["building"]]
+    return out
+
+
+def duplicate_measure(texts: list[tuple[str, str]], rng: random.Random) -> dict[str, Any]:
+    """The duplicate text measure on labelled messages: rewritten copies of a message (title with
+    a quarter of its characters dropped + another part of the body; or the title alone against
+    the whole message) against other messages of the same category."""
+    from jiayuan.routing.duplicates import min_score, text_similarity, ticket_text
+    from jiayuan.routing.training import DATA_PATH
+
+    with open(DATA_PATH, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    by_cat: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        by_cat.setdefault(r["category"], []).append(r)
+    pos, neg = [], []
+    for _ in range(1500):
+        r = rng.choice(rows)
+        body = r["body"]
+        if len(body) < 60:
+            continue
+        half = len(body) // 2
+        title2 = "".join(ch for ch in r["title"] if rng.random() > 0.25)
+        pos.append((ticket_text(r["title"], body[:half]), ticket_text(title2, body[half // 2 :])))
+        other = rng.choice(by_cat[r["category"]])
+        if other is not r:
+            neg.append((ticket_text(r["title"], body), ticket_text(other["title"], other["body"])))
+    for _ in range(500):
+        r = rng.choice(rows)
+        pos.append((r["title"], ticket_text(r["title"], r["body"])))
+    threshold = min_score()
+    start = time.perf_counter()
+    ps = [text_similarity(a, b) for a, b in pos]
+    ns = [text_similarity(a, b) for a, b in neg]
+    per_pair_us = (time.perf_counter() - start) / (len(pos) + len(neg)) * 1e6
+    ordered = sorted(ns)
+    import bisect
+
+    auc = sum(
+        bisect.bisect_left(ordered, x)
+        + 0.5 * (bisect.bisect_right(ordered, x) - bisect.bisect_left(ordered, x))
+        for x in ps
+    ) / (len(ps) * len(ns))
+    return {
+        "measure": "rapidfuzz token_set_ratio over character bigrams",
+        "threshold": threshold,
+        "duplicate_pairs": len(ps),
+        "other_pairs_same_category": len(ns),
+        "auc": round(auc, 4),
+        "found_at_threshold": round(sum(x >= threshold for x in ps) / len(ps), 3),
+        "false_alarms_at_threshold": round(sum(x >= threshold for x in ns) / len(ns), 4),
+        "us_per_pair": round(per_pair_us, 1),
+    }
+
+
+def measure(
+    *, buildings: int, tickets: int, n_samples: int, seed: int, processes: int
+) -> dict[str, Any]:
+    if hasattr(os, "sched_setaffinity") and processes == 1:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    model_dir = os.environ.setdefault("JIAYUAN_ROUTING_MODEL_DIR", str(BENCH_VAR / "routing-model"))
+    use_database("sqlite", "jiayuan_bench_dispatch", fresh=True)
+    setup_django()
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    def embedded_pragmas(connection: Any, **kwargs: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+
+    connection_created.connect(embedded_pragmas)
+    connection.close()
+
+    from jiayuan.routing import classifier, dispatch, locate, training
+    from jiayuan.routing.rules import rule_for
+
+    rng = random.Random(seed)
+    world = build(buildings, rng)
+    texts = messages(rng)
+    result: dict[str, Any] = {
+        "data": {
+            "region_tree": "demo city, small scale (whole tree of 烟台市)",
+            "grids_in_index": world["grids"],
+            "estates": world["estates"],
+            "buildings": buildings,
+            "demo_build_seconds": world["demo_seconds"],
+        },
+        "one_core": hasattr(os, "sched_setaffinity") and processes == 1,
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+    trained_s = None
+    if training.read_meta(model_dir) is None:
+        from jiayuan.routing.services import train_and_save
+
+        start = time.perf_counter()
+        train_and_save(directory=model_dir)
+        trained_s = round(time.perf_counter() - start, 1)
+    before = rss_mb()
+    start = time.perf_counter()
+    model = classifier.current_model()
+    load_s = time.perf_counter() - start
+    after_model = rss_mb()
+    start = time.perf_counter()
+    locate.match_address("芝罘区南大街1号")
+    address_index_s = time.perf_counter() - start
+    after_index = rss_mb()
+    start = time.perf_counter()
+    locate.locate_grid(121.4, 37.54)
+    grid_index_s = time.perf_counter() - start
+    result["model"] = {
+        "version": model.version,
+        "load_seconds": round(load_s, 2),
+        "rss_added_mb": round(after_model - before, 1),
+        "trained_now_seconds": trained_s,
+    }
+    result["indexes"] = {
+        "address_index_build_seconds": round(address_index_s, 2),
+        "address_index_rss_added_mb": round(after_index - after_model, 1),
+        "address_strings": len(locate._current().texts),
+        "grid_index_build_seconds": round(grid_index_s, 2),
+        "rss_mb": after_index,
+    }
+
+    cases = samples(n_samples, world, texts, rng)
+    for _, item, _ in cases[:200]:  # warm-up: chains, categories, rules, thresholds
+        dispatch.decide(**item)
+    per_kind: dict[str, list[float]] = {}
+    located_ok: dict[str, list[bool]] = {}
+    all_ms: list[float] = []
+    auto = 0
+    parts: dict[str, list[float]] = {"locate": [], "classify": [], "rules": []}
+    for kind, item, expected in cases:
+        t0 = time.perf_counter()
+        decision = dispatch.decide(**item)
+        ms = (time.perf_counter() - t0) * 1000
+        all_ms.append(ms)
+        per_kind.setdefault(kind, []).append(ms)
+        grid = decision.grid
+        located_ok.setdefault(kind, []).append((grid.pk if grid is not None else None) == expected)
+        auto += decision.auto
+        # The parts on their own, for the breakdown.
+        loc_kw = {k: v for k, v in item.items() if k not in ("title", "description")}
+        t0 = time.perf_counter()
+        location = locate.locate(**loc_kw)
+        t1 = time.perf_counter()
+        dispatch.classify(item["title"], item["description"])
+        t2 = time.perf_counter()
+        if location.grid is not None:
+            chain = dispatch._chain(location.grid)
+            rule_for(
+                category_id=None,
+                category_parent_id=None,
+                region_ids=[r.pk for r in dispatch._nearest_first(chain)],
+            )
+        t3 = time.perf_counter()
+        parts["locate"].append((t1 - t0) * 1000)
+        parts["classify"].append((t2 - t1) * 1000)
+        parts["rules"].append((t3 - t2) * 1000)
+    result["per_ticket"] = {
+        "all": stats_ms(all_ms),
+        "by_input": {k: stats_ms(v) for k, v in sorted(per_kind.items())},
+        "parts": {k: stats_ms(v) for k, v in parts.items()},
+        "auto_routed_share": round(auto / len(cases), 3),
+        "located_as_expected": {
+            k: round(sum(v) / len(v), 3) for k, v in sorted(located_ok.items())
+        },
+    }
+
+    batch_items = [dict(item) for _, item, _ in cases]
+    batch: list[dict[str, Any]] = []
+    for i in range(tickets):
+        item = dict(batch_items[i % len(batch_items)])
+        item["title"], item["description"] = texts[i % len(texts)]
+        batch.append(item)
+    start = time.perf_counter()
+    decisions = dispatch.decide_many(batch, processes=processes)
+    batch_s = time.perf_counter() - start
+    result["batch"] = {
+        "tickets": tickets,
+        "processes": processes,
+        "seconds": round(batch_s, 1),
+        "tickets_per_second": round(tickets / batch_s),
+        "auto_routed_share": round(sum(d.auto for d in decisions) / len(decisions), 3),
+        "one_by_one_estimate_seconds": round(statistics.fmean(all_ms) * tickets / 1000, 1),
+    }
+    result["duplicates"] = duplicate_measure(texts, rng)
+    result["rss_mb_end"] = rss_mb()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--buildings", type=int, default=30_000)
+    parser.add_argument("--tickets", type=int, default=65_000)
+    parser.add_argument("--samples", type=int, default=3_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="classifier worker processes for the batch"
+    )
+    args = parser.parse_args()
+    emit(
+        {
+            "bench": "dispatch",
+            **measure(
+                buildings=args.buildings,
+                tickets=args.tickets,
+                n_samples=args.samples,
+                seed=args.seed,
+                processes=args.processes,
+            ),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
