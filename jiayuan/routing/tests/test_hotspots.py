@@ -104,3 +104,15 @@ def test_map_layer_is_scoped(login: Any, world: Any) -> None:
     assert features[0]["properties"]["count"] == 5
     assert features[0]["geometry"]["coordinates"] == [121.425, 37.545]
     assert login("grid_worker").get(url).json()["features"] == []  # grid A1-1 only
+
+
+def test_admin_lists_routing_data_read_only(client: Any, world: Any) -> None:
+    from jiayuan.core.testing import UserFactory
+
+    reports(world, 5, building="a2_1")
+    hot_spots_raise()
+    su: Any = UserFactory(username="root", is_superuser=True, is_staff=True)
+    client.force_login(su)
+    for model in ("hotspot", "ticketrouting", "dispatchrule"):
+        assert client.get(f"/admin/routing/{model}/").status_code == 200
+    assert client.get("/admin/routing/hotspot/add/").status_code == 403
