@@ -33,6 +33,7 @@ install: $(VENV)/.installed node_modules/.installed
 
 demo: install
 	$(BIN)/jiayuan migrate --noinput
+	$(BIN)/jiayuan route train --if-missing
 	$(BIN)/jiayuan demo-data --scale $(SCALE) --seed $(SEED)
 	@echo "Open311 demo API key (演示接口密钥): $$($(BIN)/jiayuan open311 demo-key | tail -1)"
 	@echo "家园 jiayuan: http://127.0.0.1:$(PORT)/  (Ctrl-C to stop; the worker runs beside it)"

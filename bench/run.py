@@ -54,6 +54,8 @@ def plan(headline: bool, engines: list[str]) -> list[tuple[str, list[str]]]:
     runs.append(
         ("intake", ["--engines", ",".join(engines), "--requests", "2000" if headline else "300"])
     )
+    # The category classifier: no database; headline adds the measured steps of docs/routing.md.
+    runs.append(("route", ["--steps"] if headline else []))
     return runs
 
 
