@@ -146,17 +146,29 @@ def unrated_tickets(*, now: dt.datetime) -> QuerySet[Ticket]:
     return Ticket.objects.filter(state=State.RESOLVED, feedback_due__lte=now, rating="")
 
 
+ID_PAGE = 20_000
+
+
 def _batches(qs: QuerySet[Ticket], size: int) -> Iterator[list[Ticket]]:
-    """Keyset batches by id: each batch is a fresh query, so rows changed by the previous batch
-    are read as they are now (SQLite gives no isolation between a cursor and writes on the same
-    connection, which rules out one long ``.iterator()`` over rows being updated)."""
+    """Batches of the rows of ``qs``, read fresh batch by batch.
+
+    The ids are read first, a page of ``ID_PAGE`` at a time (keyset on id), and each batch is a
+    new query by those ids, so rows changed by the previous batch are read as they are now
+    (SQLite gives no isolation between a cursor and writes on the same connection, which rules
+    out one long ``.iterator()`` over rows being updated). Reading a batch by its ids keeps the
+    sweep linear: a keyset query per batch of 500 would make the database find and sort every
+    open ticket again for each batch (it filters by state first)."""
     last = 0
     while True:
-        batch = list(qs.filter(pk__gt=last).order_by("pk")[:size])
-        if not batch:
+        ids = list(qs.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:ID_PAGE])
+        if not ids:
             return
-        yield batch
-        last = batch[-1].pk
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            batch = list(qs.filter(pk__in=chunk).order_by("pk"))
+            if batch:
+                yield batch
+        last = ids[-1]
 
 
 class _Policies:
