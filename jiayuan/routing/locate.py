@@ -19,13 +19,14 @@ seconds (bulk imports send no signals).
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import secrets
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -148,6 +149,7 @@ class _AddressIndex:
     fingerprint: tuple[Any, ...]
     generation: Any
     built_at: float
+    grids: dict[int, Region] = field(default_factory=dict)
 
 
 _index: _AddressIndex | None = None
@@ -315,8 +317,13 @@ def match_address(address: str, *, limit: int = CANDIDATES) -> list[AddressMatch
         return []
     ids = np.concatenate(arrays)
     votes = np.bincount(ids, weights=np.concatenate(weights), minlength=len(index.texts))
-    k = min(limit, int(np.count_nonzero(votes)))
-    top = np.argpartition(-votes, k - 1)[:k] if k < len(votes) else np.arange(len(votes))
+    # Rank among the voted ids only (a city has ~100,000 addresses; a query votes for a few
+    # thousand): each id appears once per shared bigram, so take enough slots for ``limit``.
+    at = votes[ids]
+    slots = min(len(ids), limit * 40)
+    best = np.argpartition(-at, slots - 1)[:slots] if slots < len(ids) else np.arange(len(ids))
+    voted = np.unique(ids[best])
+    top = voted[np.argsort(-votes[voted], kind="stable")[:limit]]
     named = [d for d in index.district_names if d in query]
     matches = [
         AddressMatch(
@@ -327,11 +334,22 @@ def match_address(address: str, *, limit: int = CANDIDATES) -> list[AddressMatch
             index.grid_ids[i],
         )
         for i in (int(j) for j in top)
-        if votes[i] > 0
     ]
     # Ties go to the longer (more specific) address: a building beats its estate.
     matches.sort(key=lambda m: (m.score, len(m.text), m.building_id is not None), reverse=True)
     return matches
+
+
+def _grid(grid_id: int) -> Region | None:
+    """The grid of a match, kept with the index (a copy: callers may set attributes on it)."""
+    index = _current()
+    grid = index.grids.get(grid_id)
+    if grid is None:
+        grid = Region.objects.defer("boundary").filter(pk=grid_id).first()
+        if grid is None:
+            return None
+        index.grids[grid_id] = grid
+    return copy.copy(grid)
 
 
 def locate_address(address: str) -> Location:
@@ -351,7 +369,7 @@ def locate_address(address: str) -> Location:
             and other.grid_id != best.grid_id
         ):
             return Location(None, LocateMethod.ADDRESS, confidence, matched=best.text)
-    grid = Region.objects.filter(pk=best.grid_id).first()
+    grid = _grid(best.grid_id)
     if grid is None:  # deleted since the index was built
         return Location(None, LocateMethod.ADDRESS, confidence, matched=best.text)
     return Location(
@@ -367,3 +385,6 @@ post_save.connect(_drop, sender=Building, dispatch_uid="routing_address_index_b_
 post_delete.connect(_drop, sender=Building, dispatch_uid="routing_address_index_b_del", weak=False)
 post_save.connect(_drop, sender=Estate, dispatch_uid="routing_address_index_e_save", weak=False)
 post_delete.connect(_drop, sender=Estate, dispatch_uid="routing_address_index_e_del", weak=False)
+# The index keeps the matched grids and the district names: a Region change drops it too.
+post_save.connect(_drop, sender=Region, dispatch_uid="routing_address_index_r_save", weak=False)
+post_delete.connect(_drop, sender=Region, dispatch_uid="routing_address_index_r_del", weak=False)
