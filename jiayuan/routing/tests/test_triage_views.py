@@ -195,3 +195,22 @@ def test_menu_links_the_queue_for_dispatchers(login: Any, world: Any) -> None:
     link = reverse("routing:triage")
     assert link in login("command_center").get(reverse("tickets:inbox")).content.decode()
     assert link not in login("grid_worker").get(reverse("tickets:inbox")).content.decode()
+
+
+def test_the_decision_is_kept_as_labelled_feedback(
+    login: Any, world: Any, doubtful: Ticket
+) -> None:
+    from jiayuan.routing.models import RoutingFeedback
+
+    noise = Category.objects.get(code="noise")
+    login("command_center").post(
+        url(doubtful), {"category": noise.pk, "region": world.r("grid_a1_1").pk}
+    )
+    row = RoutingFeedback.objects.get()
+    assert (row.ticket, row.chosen_category, row.suggested_category, row.model_version) == (
+        doubtful,
+        "环境保护",
+        "环境保护",
+        "fake-1",
+    )
+    assert (row.title, row.created_by) == (doubtful.title, world.users["command_center"])
