@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("jiayuan.tickets.urls")),
     path("", include("jiayuan.routing.urls")),
     path("", include("jiayuan.notifications.urls")),
+    path("", include("jiayuan.stats.urls")),
     path("open311/v2/", include("jiayuan.open311.urls")),
 ]

@@ -55,13 +55,16 @@ from jiayuan.stats.facts import F_DEFAULT, F_OVERDUE, F_SUPERVISED, fact_flags
 from jiayuan.stats.models import (
     COUNTERS,
     DepartmentDay,
+    DepartmentMonth,
     EstateDay,
+    EstateMonth,
     RegionDay,
+    RegionMonth,
     TicketFact,
     TicketFactDepartment,
     Watermark,
 )
-from jiayuan.stats.services import Ancestry, stats_update
+from jiayuan.stats.services import Ancestry, month_sql, stats_update
 from jiayuan.tickets.choices import Channel
 from jiayuan.tickets.events import GENESIS
 from jiayuan.tickets.models import Category, DailyCounter, Ticket, TicketAssignment, TicketEvent
@@ -960,7 +963,15 @@ def generate_history(
         )
         result.rollup_seconds = round(time.perf_counter() - rollup_started, 1)
     with connection.cursor() as cursor:
-        for model in (Ticket, TicketEvent, TicketAssignment, RegionDay, EstateDay):
+        for model in (
+            Ticket,
+            TicketEvent,
+            TicketAssignment,
+            RegionDay,
+            RegionMonth,
+            EstateDay,
+            EstateMonth,
+        ):
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     result.first_day, result.last_day = first_day.isoformat(), last_day.isoformat()
     result.seconds = round(time.perf_counter() - started, 1)
@@ -1018,28 +1029,35 @@ def fill_rollups(*, first_ticket_id: int) -> None:
                 f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
             )
 
-        upsert(
-            q(RegionDay._meta.db_table),
-            "region_id, day, category_pk, channel",
-            COUNTERS,
-            f"SELECT a.node, f.day, f.category_pk, f.channel, {sums} FROM {facts} f "
-            f"JOIN stats_tmp_ancestor a ON a.region_id = f.region_id WHERE {new} "
-            "GROUP BY a.node, f.day, f.category_pk, f.channel",
-        )
-        upsert(
-            q(DepartmentDay._meta.db_table),
-            "department_id, day, category_pk, channel",
-            COUNTERS,
-            f"SELECT d.department_id, d.day, f.category_pk, f.channel, {sums} FROM {facts} f "
-            f"JOIN {q(TicketFactDepartment._meta.db_table)} d ON d.ticket_id = f.ticket_id "
-            f"WHERE {new} GROUP BY d.department_id, d.day, f.category_pk, f.channel",
-        )
-        upsert(
-            q(EstateDay._meta.db_table),
-            "region_id, day, estate_id",
-            ("received",),
-            f"SELECT a.node, f.day, f.estate_id, COUNT(*) FROM {facts} f "
-            f"JOIN stats_tmp_ancestor a ON a.region_id = f.region_id "
-            f"WHERE {new} AND f.estate_id IS NOT NULL GROUP BY a.node, f.day, f.estate_id",
-        )
+        # Day rows, then the same sums per month (``day`` = the month's first day).
+        for region_table, department_table, estate_table, day in (
+            (RegionDay, DepartmentDay, EstateDay, "{t}.day"),
+            (RegionMonth, DepartmentMonth, EstateMonth, month_sql("{t}.day")),
+        ):
+            f_day, d_day = day.format(t="f"), day.format(t="d")
+            upsert(
+                q(region_table._meta.db_table),
+                "region_id, day, category_pk, channel",
+                COUNTERS,
+                f"SELECT a.node, {f_day}, f.category_pk, f.channel, {sums} FROM {facts} f "
+                f"JOIN stats_tmp_ancestor a ON a.region_id = f.region_id WHERE {new} "
+                f"GROUP BY a.node, {f_day}, f.category_pk, f.channel",
+            )
+            upsert(
+                q(department_table._meta.db_table),
+                "department_id, day, category_pk, channel",
+                COUNTERS,
+                f"SELECT d.department_id, {d_day}, f.category_pk, f.channel, {sums} "
+                f"FROM {facts} f "
+                f"JOIN {q(TicketFactDepartment._meta.db_table)} d ON d.ticket_id = f.ticket_id "
+                f"WHERE {new} GROUP BY d.department_id, {d_day}, f.category_pk, f.channel",
+            )
+            upsert(
+                q(estate_table._meta.db_table),
+                "region_id, day, estate_id",
+                ("received",),
+                f"SELECT a.node, {f_day}, f.estate_id, COUNT(*) FROM {facts} f "
+                f"JOIN stats_tmp_ancestor a ON a.region_id = f.region_id "
+                f"WHERE {new} AND f.estate_id IS NOT NULL GROUP BY a.node, {f_day}, f.estate_id",
+            )
         cursor.execute("DROP TABLE stats_tmp_ancestor")

@@ -6,6 +6,9 @@ it is a local midnight.
 ``category`` filters by a category (a first-level one includes its children) and ``channel`` by
 intake channel; 高投诉小区 (``hot_estates``) is kept per node × day × estate only, so it ignores
 both filters.
+
+A period reads its whole months from the month rollups and only its ragged ends from the day
+rows (``split_period``), so a year costs about 12 rows per key instead of 365.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ from django.utils import timezone
 
 from jiayuan.regions.models import Estate, Region
 from jiayuan.staff.models import Department
-from jiayuan.stats.models import COUNTERS, DepartmentDay, EstateDay, RegionDay
+from jiayuan.stats.models import (
+    COUNTERS,
+    DepartmentDay,
+    DepartmentMonth,
+    EstateDay,
+    EstateMonth,
+    RegionDay,
+    RegionMonth,
+)
 from jiayuan.tickets.measures import TOP, Measures, Ranked
 from jiayuan.tickets.models import Category
 
@@ -52,8 +63,69 @@ def as_day(value: Day) -> dt.date:
     return value
 
 
-def _period(start: Day, end: Day) -> Q:
-    return Q(day__gte=as_day(start), day__lt=as_day(end))
+# Each rollup kind: its day rows and its month rows (``day`` = the month's 1st).
+LEVELS: dict[str, tuple[type[Any], type[Any]]] = {
+    "region": (RegionDay, RegionMonth),
+    "department": (DepartmentDay, DepartmentMonth),
+    "estate": (EstateDay, EstateMonth),
+}
+
+
+def _next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def split_period(
+    start: Day, end: Day
+) -> tuple[list[tuple[dt.date, dt.date]], tuple[dt.date, dt.date] | None]:
+    """``[start, end)`` as the whole months it covers (read from the month rows) and the days
+    around them (read from the day rows)."""
+    first, last = as_day(start), as_day(end)
+    month_start = first if first.day == 1 else _next_month(first)
+    month_end = last.replace(day=1)
+    if month_start >= month_end:
+        return ([(first, last)] if first < last else []), None
+    edges = [(first, month_start)] if first < month_start else []
+    if month_end < last:
+        edges.append((month_end, last))
+    return edges, (month_start, month_end)
+
+
+def _row_sets(kind: str, start: Day, end: Day, where: Q) -> list[QuerySet[Any]]:
+    """The query sets whose rows add up to ``[start, end)``: day rows for the ragged ends and
+    month rows for the whole months (none, one or two sets)."""
+    day_model, month_model = LEVELS[kind]
+    edges, months = split_period(start, end)
+    sets: list[QuerySet[Any]] = []
+    if edges:
+        days = Q(pk__in=[])
+        for a, b in edges:
+            days |= Q(day__gte=a, day__lt=b)
+        sets.append(day_model.objects.filter(days, where))
+    if months:
+        sets.append(month_model.objects.filter(where, day__gte=months[0], day__lt=months[1]))
+    return sets
+
+
+def _sum(sets: list[QuerySet[Any]], sums: dict[str, Any]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for qs in sets:
+        for name, value in qs.aggregate(**sums).items():
+            total[name] = total.get(name, 0) + (value or 0)
+    return total
+
+
+def _grouped(
+    sets: list[QuerySet[Any]], field: str, sums: dict[str, Any]
+) -> dict[Any, dict[str, int]]:
+    """Sums per value of ``field`` across the sets."""
+    groups: dict[Any, dict[str, int]] = {}
+    for qs in sets:
+        for row in qs.order_by().values(field).annotate(**sums):
+            into = groups.setdefault(row.pop(field), {})
+            for name, value in row.items():
+                into[name] = into.get(name, 0) + (value or 0)
+    return groups
 
 
 def _filters(category: Category | None, channel: str | None) -> Q:
@@ -120,13 +192,36 @@ class Extra:
     overdue: int
     supervised: int
 
+    @classmethod
+    def of(cls, counts: dict[str, Any]) -> Extra:
+        return cls(
+            overdue=int(counts.get("overdue") or 0), supervised=int(counts.get("supervised") or 0)
+        )
 
-def _top_categories(rows: QuerySet[Any], limit: int = TOP) -> list[tuple[str, int]]:
-    counts = {
-        r["category_pk"]: r["n"]
-        for r in rows.exclude(category_pk=0).values("category_pk").annotate(n=Sum("received"))
-        if r["n"]
-    }
+    def overdue_rate(self, received: int) -> float | None:
+        """超期率: the share of received tickets that went overdue."""
+        return _rate(self.overdue, received)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A node's or a department's measures and extra counters, from one pass over its rows."""
+
+    measures: Measures
+    extra: Extra
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """One line of a ranking table: a child node, its measures and its extra counters."""
+
+    region: Region
+    measures: Measures
+    extra: Extra
+
+
+def _top_from(grouped: dict[Any, dict[str, int]], limit: int = TOP) -> list[tuple[str, int]]:
+    counts = {pk: c["n"] for pk, c in grouped.items() if pk and c.get("n")}
     if not counts:
         return []
     names = {c.pk: c for c in Category.objects.filter(pk__in=counts)}
@@ -137,8 +232,31 @@ def _top_categories(rows: QuerySet[Any], limit: int = TOP) -> list[tuple[str, in
     return [(c.name, n) for c, n in ranked[:limit]]
 
 
-def _region_rows(region: Region, start: Day, end: Day) -> QuerySet[RegionDay]:
-    return RegionDay.objects.filter(_period(start, end), region_id=region.pk)
+def _region_sets(
+    region: Region, start: Day, end: Day, category: Category | None, channel: str | None
+) -> list[QuerySet[Any]]:
+    return _row_sets("region", start, end, Q(region_id=region.pk) & _filters(category, channel))
+
+
+def node_summary(
+    *,
+    region: Region,
+    start: Day,
+    end: Day,
+    category: Category | None = None,
+    channel: str | None = None,
+    with_top: bool = True,
+) -> Summary:
+    """Measures and extra counters of a node (its whole subtree) over the tickets received in
+    ``[start, end)``; with the top categories and 高投诉小区 unless ``with_top`` is False."""
+    sets = _region_sets(region, start, end, category, channel)
+    counts = _sum(sets, SUMS)
+    top: list[tuple[str, int]] = []
+    estates: list[tuple[str, int]] = []
+    if with_top:
+        top = _top_from(_grouped(sets, "category_pk", {"n": Sum("received")}))
+        estates = hot_estates(region=region, start=start, end=end)
+    return Summary(measures_from(counts, top, estates), Extra.of(counts))
 
 
 def node_measures(
@@ -151,12 +269,9 @@ def node_measures(
 ) -> Measures:
     """The measures of a node (its whole subtree) over the tickets received in ``[start, end)``
     (``tickets.measures.region_measures`` from the rollups)."""
-    rows = _region_rows(region, start, end).filter(_filters(category, channel))
-    return measures_from(
-        rows.aggregate(**SUMS),
-        top_categories=_top_categories(rows),
-        hot_estates=hot_estates(region=region, start=start, end=end),
-    )
+    return node_summary(
+        region=region, start=start, end=end, category=category, channel=channel
+    ).measures
 
 
 def node_extra(
@@ -167,12 +282,32 @@ def node_extra(
     category: Category | None = None,
     channel: str | None = None,
 ) -> Extra:
-    sums = (
-        _region_rows(region, start, end)
-        .filter(_filters(category, channel))
-        .aggregate(overdue=Sum("overdue"), supervised=Sum("supervised"))
+    sets = _region_sets(region, start, end, category, channel)
+    return Extra.of(_sum(sets, {"overdue": Sum("overdue"), "supervised": Sum("supervised")}))
+
+
+def _department_sets(
+    department: Department, start: Day, end: Day, category: Category | None, channel: str | None
+) -> list[QuerySet[Any]]:
+    return _row_sets(
+        "department", start, end, Q(department_id=department.pk) & _filters(category, channel)
     )
-    return Extra(overdue=sums["overdue"] or 0, supervised=sums["supervised"] or 0)
+
+
+def department_summary(
+    *,
+    department: Department,
+    start: Day,
+    end: Day,
+    category: Category | None = None,
+    channel: str | None = None,
+) -> Summary:
+    """Measures (with top categories) and extra counters of a department over the tickets
+    dispatched to it in ``[start, end)``."""
+    sets = _department_sets(department, start, end, category, channel)
+    counts = _sum(sets, SUMS)
+    top = _top_from(_grouped(sets, "category_pk", {"n": Sum("received")}))
+    return Summary(measures_from(counts, top), Extra.of(counts))
 
 
 def department_measures(
@@ -184,14 +319,39 @@ def department_measures(
     channel: str | None = None,
 ) -> Measures:
     """The measures of a department over the tickets dispatched to it in ``[start, end)``."""
-    rows = DepartmentDay.objects.filter(
-        _period(start, end), _filters(category, channel), department_id=department.pk
-    )
-    return measures_from(rows.aggregate(**SUMS), top_categories=_top_categories(rows))
+    return department_summary(
+        department=department, start=start, end=end, category=category, channel=channel
+    ).measures
 
 
 def _rank_key(code: str, m: Measures) -> tuple[bool, float, int, str]:
     return (m.resolution_rate is None, -(m.resolution_rate or 0.0), -m.received, code)
+
+
+def child_table(
+    *,
+    region: Region,
+    start: Day,
+    end: Day,
+    category: Category | None = None,
+    channel: str | None = None,
+) -> list[NodeRow]:
+    """红黑榜 of the direct children of ``region`` with their extra counters: best 办结率 first,
+    then most received, then code; children without tickets last."""
+    children = list(Region.objects.filter(parent=region).order_by("code"))
+    sets = _row_sets(
+        "region",
+        start,
+        end,
+        Q(region_id__in=[c.pk for c in children]) & _filters(category, channel),
+    )
+    sums = _grouped(sets, "region_id", SUMS) if children else {}
+    rows = [
+        NodeRow(c, measures_from(sums.get(c.pk, {})), Extra.of(sums.get(c.pk, {})))
+        for c in children
+    ]
+    rows.sort(key=lambda r: _rank_key(r.region.code, r.measures))
+    return rows
 
 
 def child_rankings(
@@ -202,23 +362,14 @@ def child_rankings(
     category: Category | None = None,
     channel: str | None = None,
 ) -> list[Ranked]:
-    """红黑榜 of the direct children of ``region``: best 办结率 first, then most received, then
-    code; children without tickets last (as ``tickets.measures.child_rankings``, without the
-    two top lists)."""
-    children = list(Region.objects.filter(parent=region).order_by("code"))
-    sums = {
-        row.pop("region_id"): row
-        for row in RegionDay.objects.filter(
-            _period(start, end),
-            _filters(category, channel),
-            region_id__in=[c.pk for c in children],
+    """红黑榜 of the direct children of ``region`` (as ``tickets.measures.child_rankings``,
+    without the two top lists)."""
+    return [
+        Ranked(r.region, r.measures)
+        for r in child_table(
+            region=region, start=start, end=end, category=category, channel=channel
         )
-        .values("region_id")
-        .annotate(**SUMS)
-    }
-    ranked = [Ranked(c, measures_from(sums.get(c.pk, {}))) for c in children]
-    ranked.sort(key=lambda r: _rank_key(r.region.code, r.measures))
-    return ranked
+    ]
 
 
 def department_rankings(
@@ -231,16 +382,15 @@ def department_rankings(
 ) -> list[RankedDepartment]:
     """红黑榜 of departments, ordered as ``child_rankings``."""
     departments = list(departments)
-    sums = {
-        row.pop("department_id"): row
-        for row in DepartmentDay.objects.filter(
-            _period(start, end),
-            _filters(category, channel),
-            department_id__in=[d.pk for d in departments],
+    sums: dict[Any, dict[str, int]] = {}
+    if departments:
+        sets = _row_sets(
+            "department",
+            start,
+            end,
+            Q(department_id__in=[d.pk for d in departments]) & _filters(category, channel),
         )
-        .values("department_id")
-        .annotate(**SUMS)
-    }
+        sums = _grouped(sets, "department_id", SUMS)
     ranked = [RankedDepartment(d, measures_from(sums.get(d.pk, {}))) for d in departments]
     ranked.sort(key=lambda r: _rank_key(r.department.code, r.measures))
     return ranked
@@ -256,15 +406,17 @@ def _bucket(day: dt.date, bucket: str) -> dt.date:
 
 def series(
     *,
-    region: Region,
     start: Day,
     end: Day,
+    region: Region | None = None,
+    department: Department | None = None,
     bucket: str = "day",
     category: Category | None = None,
     channel: str | None = None,
 ) -> list[Point]:
-    """Measures per day, week (from Monday) or month of ``[start, end)``; buckets without
-    tickets are present with zeros, the first and last may be partial."""
+    """Measures per day, week (from Monday) or month of ``[start, end)`` for a node or a
+    department; buckets without tickets are present with zeros, the first and last may be
+    partial. Monthly series read the month rows for whole months."""
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {BUCKETS}")
     first, last = as_day(start), as_day(end)
@@ -273,16 +425,21 @@ def series(
     while day < last:
         totals.setdefault(_bucket(day, bucket), {})
         day += dt.timedelta(days=1)
-    rows = (
-        _region_rows(region, first, last)
-        .filter(_filters(category, channel))
-        .values("day")
-        .annotate(**SUMS)
-    )
-    for row in rows:
-        into = totals[_bucket(row.pop("day"), bucket)]
-        for name, value in row.items():
-            into[name] = into.get(name, 0) + (value or 0)
+    if department is not None:
+        kind, where = "department", Q(department_id=department.pk)
+    elif region is not None:
+        kind, where = "region", Q(region_id=region.pk)
+    else:
+        raise ValueError("series of a region or of a department")
+    where &= _filters(category, channel)
+    if bucket == "month":
+        sets = _row_sets(kind, first, last, where)
+    else:
+        sets = [LEVELS[kind][0].objects.filter(where, day__gte=first, day__lt=last)]
+    for day, counts in _grouped(sets, "day", SUMS).items():
+        into = totals[_bucket(day, bucket)]
+        for name, value in counts.items():
+            into[name] = into.get(name, 0) + value
     return [Point(day, measures_from(counts)) for day, counts in sorted(totals.items())]
 
 
@@ -297,13 +454,14 @@ def top_categories(
 ) -> list[tuple[str, int]]:
     """高频诉求分类 of a node: the ticket's own category (``level=2``) or its first-level
     category (``level=1``), most received first, ties by code."""
-    rows = _region_rows(region, start, end).filter(_filters(None, channel))
+    sets = _region_sets(region, start, end, None, channel)
+    grouped = _grouped(sets, "category_pk", {"n": Sum("received")})
     if level == 2:
-        return _top_categories(rows, limit)
+        return _top_from(grouped, limit)
     counts: dict[Category, int] = {}
     by_pk = {c.pk: c for c in Category.objects.select_related("parent")}
-    for row in rows.exclude(category_pk=0).values("category_pk").annotate(n=Sum("received")):
-        cat = by_pk.get(row["category_pk"])
+    for pk, row in grouped.items():
+        cat = by_pk.get(pk)
         if cat is None or not row["n"]:
             continue
         top = cat.parent or cat
@@ -314,18 +472,17 @@ def top_categories(
 
 def hot_estates(*, region: Region, start: Day, end: Day, limit: int = TOP) -> list[tuple[str, int]]:
     """高投诉小区 of a node: the estates with the most received tickets, ties by estate code."""
-    per_estate = (
-        EstateDay.objects.filter(_period(start, end), region_id=region.pk)
-        .values("estate_id")
-        .annotate(n=Sum("received"))
-    )
-    # The limit-th count first, then every estate at or above it, so ties are cut by code.
-    cut = list(per_estate.order_by("-n").values_list("n", flat=True)[limit - 1 : limit])
-    candidates = {
-        r["estate_id"]: r["n"]
-        for r in (per_estate.filter(n__gte=cut[0]) if cut else per_estate)
-        if r["n"]
+    sets = _row_sets("estate", start, end, Q(region_id=region.pk))
+    counts = {
+        pk: c["n"]
+        for pk, c in _grouped(sets, "estate_id", {"n": Sum("received")}).items()
+        if c["n"]
     }
+    if not counts:
+        return []
+    # Every estate at or above the limit-th count, so that ties are cut by code.
+    cut = sorted(counts.values(), reverse=True)[:limit][-1]
+    candidates = {pk: n for pk, n in counts.items() if n >= cut}
     estates = {e.pk: e for e in Estate.objects.filter(pk__in=candidates)}
     ranked = sorted(
         ((estates[pk], n) for pk, n in candidates.items() if pk in estates),

@@ -39,8 +39,11 @@ from jiayuan.stats.facts import (
 from jiayuan.stats.models import (
     COUNTERS,
     DepartmentDay,
+    DepartmentMonth,
     EstateDay,
+    EstateMonth,
     RegionDay,
+    RegionMonth,
     TicketFact,
     TicketFactDepartment,
     Watermark,
@@ -119,14 +122,42 @@ class Deltas:
             self.estates[ekey] += sign
 
     def write(self) -> None:
-        _upsert(RegionDay, ("region_id", "day", "category_pk", "channel"), self.regions)
-        _upsert(DepartmentDay, ("department_id", "day", "category_pk", "channel"), self.departments)
+        """Add the deltas to the day rows and, summed per month, to the month rows."""
+        region_keys = ("region_id", "day", "category_pk", "channel")
+        department_keys = ("department_id", "day", "category_pk", "channel")
+        estates = {k: [v] for k, v in self.estates.items()}
+        _upsert(RegionDay, region_keys, self.regions)
+        _upsert(RegionMonth, region_keys, _per_month(self.regions))
+        _upsert(DepartmentDay, department_keys, self.departments)
+        _upsert(DepartmentMonth, department_keys, _per_month(self.departments))
+        _upsert(EstateDay, ("region_id", "day", "estate_id"), estates, counters=("received",))
         _upsert(
-            EstateDay,
+            EstateMonth,
             ("region_id", "day", "estate_id"),
-            {k: [v] for k, v in self.estates.items()},
+            _per_month(estates),
             counters=("received",),
         )
+
+
+def _per_month(deltas: dict[Any, list[int]]) -> dict[Any, list[int]]:
+    """Day-keyed deltas (the day second in the key) summed per month (its first day)."""
+    months: dict[Any, list[int]] = {}
+    for key, values in deltas.items():
+        month_key = (key[0], key[1].replace(day=1), *key[2:])
+        into = months.get(month_key)
+        if into is None:
+            months[month_key] = list(values)
+        else:
+            for i, v in enumerate(values):
+                into[i] += v
+    return months
+
+
+def month_sql(column: str) -> str:
+    """SQL for the first day of the month of a date column (SQLite or PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(date_trunc('month', {column}) AS date)"
+    return f"date({column}, 'start of month')"
 
 
 def _upsert(
@@ -354,7 +385,16 @@ def stats_update(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None
     return result
 
 
-STATS_MODELS = (RegionDay, DepartmentDay, EstateDay, TicketFact, TicketFactDepartment)
+STATS_MODELS = (
+    RegionDay,
+    RegionMonth,
+    DepartmentDay,
+    DepartmentMonth,
+    EstateDay,
+    EstateMonth,
+    TicketFact,
+    TicketFactDepartment,
+)
 
 
 def stats_clear(*, last_event_id: int = 0) -> None:

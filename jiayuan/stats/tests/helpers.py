@@ -7,14 +7,48 @@ from typing import Any
 from jiayuan.stats.models import (
     COUNTERS,
     DepartmentDay,
+    DepartmentMonth,
     EstateDay,
+    EstateMonth,
     RegionDay,
+    RegionMonth,
     TicketFact,
     TicketFactDepartment,
 )
 
 
+def months_of(
+    model: Any, keys: tuple[str, ...], counters: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
+    """The rows of a day table summed per month, sorted like the month table's rows."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in model.objects.values_list(*keys, *counters):
+        key = tuple(
+            k.replace(day=1) if name == "day" else k for name, k in zip(keys, row, strict=False)
+        )
+        into = sums.setdefault(key, [0] * len(counters))
+        for i, v in enumerate(row[len(keys) :]):
+            into[i] += v
+    return sorted((*k, *v) for k, v in sums.items())
+
+
+def assert_months_sum_days() -> None:
+    """Every month rollup row is the sum of its day rows, and there is no other."""
+    region_keys = ("region_id", "day", "category_pk", "channel")
+    department_keys = ("department_id", "day", "category_pk", "channel")
+    estate_keys = ("region_id", "day", "estate_id")
+    for day_model, month_model, keys, counters in (
+        (RegionDay, RegionMonth, region_keys, COUNTERS),
+        (DepartmentDay, DepartmentMonth, department_keys, COUNTERS),
+        (EstateDay, EstateMonth, estate_keys, ("received",)),
+    ):
+        got = sorted(month_model.objects.values_list(*keys, *counters))
+        assert got == months_of(day_model, keys, counters), month_model.__name__
+
+
 def snapshot() -> dict[str, Any]:
+    """The content of every rollup (checking on the way that the month rows sum the days)."""
+    assert_months_sum_days()
     return {
         "regions": sorted(
             RegionDay.objects.values_list("region_id", "day", "category_pk", "channel", *COUNTERS)

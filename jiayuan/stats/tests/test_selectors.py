@@ -98,3 +98,91 @@ def test_a_second_pass_and_a_rebuild_change_nothing(world, week):  # noqa: F811
     assert snapshot() == before
     stats_rebuild()
     assert snapshot() == before
+
+
+def test_split_period_reads_whole_months_from_the_month_rows():
+    split = selectors.split_period
+    assert split(dt.date(2026, 11, 23), dt.date(2026, 11, 30)) == (
+        [(dt.date(2026, 11, 23), dt.date(2026, 11, 30))],
+        None,
+    )
+    assert split(dt.date(2026, 11, 1), dt.date(2026, 12, 1)) == (
+        [],
+        (dt.date(2026, 11, 1), dt.date(2026, 12, 1)),
+    )
+    assert split(dt.date(2025, 12, 2), dt.date(2026, 12, 2)) == (
+        [(dt.date(2025, 12, 2), dt.date(2026, 1, 1)), (dt.date(2026, 12, 1), dt.date(2026, 12, 2))],
+        (dt.date(2026, 1, 1), dt.date(2026, 12, 1)),
+    )
+    assert split(dt.date(2026, 11, 5), dt.date(2026, 11, 5)) == ([], None)
+
+
+@pytest.fixture
+def months(world):
+    """Tickets across three months (Oct–Dec 2026), at the edges of months included."""
+    from jiayuan.regions.models import Building, Estate
+    from jiayuan.tickets.tests.test_measures import SH, new
+    from jiayuan.tickets.workflow import transition
+
+    e1 = Estate.objects.get(code="E1")
+    Building.objects.filter(pk=world.buildings["a1_1"].pk).update(estate=e1)
+    world.buildings["a1_1"].refresh_from_db()
+    admin = world.users["admin"]
+    made = []
+    for i, (month, day, hour, building) in enumerate(
+        [
+            (10, 15, 9, "a1_1"),
+            (10, 31, 23, "a1_2"),
+            (11, 1, 0, "a2_1"),
+            (11, 15, 10, "a1_1"),
+            (11, 30, 23, "b1_1"),
+            (12, 1, 0, "a1_1"),
+            (12, 20, 15, "a1_1b"),
+        ]
+    ):
+        created = dt.datetime(2026, month, day, hour, 30, tzinfo=SH)
+        ticket = new(world, building, "property" if i % 2 else "noise", created)
+        if i % 3 != 2:
+            transition(ticket, "accept", actor=admin, now=created + dt.timedelta(hours=1))
+            transition(
+                ticket, "resolve", actor=admin, now=created + dt.timedelta(hours=5), result="好"
+            )
+        made.append(ticket)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        ((2026, 10, 1), (2027, 1, 1)),  # whole months only
+        ((2026, 10, 20), (2026, 12, 25)),  # ragged ends around November
+        ((2026, 10, 31), (2026, 12, 2)),
+        ((2026, 11, 1), (2026, 12, 1)),
+    ],
+)
+def test_periods_over_months_equal_the_ticket_table(world, months, first, last):
+    from jiayuan.tickets.tests.test_measures import SH
+
+    stats_update()
+    start, end = dt.date(*first), dt.date(*last)
+    aware = [dt.datetime(d.year, d.month, d.day, tzinfo=SH) for d in (start, end)]
+    for node in ("city", "street_a", "comm_a1", "grid_a1_1"):
+        region = world.r(node)
+        expected = measures.region_measures(region=region, start=aware[0], end=aware[1])
+        got = selectors.node_measures(region=region, start=start, end=end)
+        assert_same(got.as_dict(), expected.as_dict())
+    ranked = selectors.child_rankings(region=world.r("street_a"), start=start, end=end)
+    expected_ranked = measures.child_rankings(
+        region=world.r("street_a"), start=aware[0], end=aware[1]
+    )
+    assert [(r.region.code, r.measures.received) for r in ranked] == [
+        (r.region.code, r.measures.received) for r in expected_ranked
+    ]
+    monthly = selectors.series(region=world.r("city"), start=start, end=end, bucket="month")
+    daily = selectors.series(region=world.r("city"), start=start, end=end, bucket="day")
+    by_month: dict[dt.date, int] = {}
+    for p in daily:
+        by_month[p.start.replace(day=1)] = (
+            by_month.get(p.start.replace(day=1), 0) + p.measures.received
+        )
+    assert {p.start: p.measures.received for p in monthly} == by_month
