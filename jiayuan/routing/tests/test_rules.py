@@ -223,6 +223,9 @@ def test_create_a_rule_on_the_page(login: Any, world: Any) -> None:
     )
     page = client.get(reverse("routing:rules")).content.decode()
     assert "向阳街道城建先到社区" in page
+    form = client.get(reverse("routing:rule_edit", args=[rule.pk])).content.decode()
+    assert 'value="向阳街道城建先到社区"' in form and reverse("routing:rule_preview") in form
+    assert client.get(reverse("routing:rule_create")).status_code == 200
     edit = client.post(
         reverse("routing:rule_edit", args=[rule.pk]),
         {"name": "改名", "region": world.r("street_a").pk, "level": "street"},
@@ -276,3 +279,19 @@ def test_preview_counts_last_months_tickets_the_rule_would_catch(login: Any, wor
     assert 'data-count="2"' in html
     assert "property问题" in html and "municipal问题" in html
     assert login("grid_worker").get(url, query).status_code == 404
+
+
+def test_a_rule_outside_the_users_scope_is_404(client: Any, world: Any) -> None:
+    from django.urls import reverse
+
+    from jiayuan.core.testing import UserFactory, post, region
+    from jiayuan.regions.choices import Level
+    from jiayuan.staff.choices import Role
+
+    fushan = region("370611000000", "福山区", Level.DISTRICT, world.r("city"))
+    theirs = rule("福山区", region=fushan)
+    user: Any = UserFactory(username="zf_center")
+    post(user, Role.COMMAND_CENTER, region=world.r("district"))
+    client.force_login(user)
+    assert client.get(reverse("routing:rule_edit", args=[theirs.pk])).status_code == 404
+    assert "福山区" not in client.get(reverse("routing:rules")).content.decode()
