@@ -257,8 +257,8 @@ def test_a_ticket_changed_after_it_was_read_is_not_claimed(world, monkeypatch):
     t = new_ticket(world)
     real_batches = sweep._batches
 
-    def read_then_changed(qs, size):
-        for batch in real_batches(qs, size):
+    def read_then_changed(qs, size, keep):
+        for batch in real_batches(qs, size, keep):
             # Someone accepts the ticket between the sweeper's read and its claim.
             Ticket.objects.filter(pk=t.pk).update(version=F("version") + 1)
             yield batch
