@@ -178,6 +178,12 @@ class Decision:
     def auto(self) -> bool:
         return self.state != State.TRIAGE
 
+    def dispatch_data(self) -> dict[str, Any]:
+        """For a department rule, the departments as a dispatch event records them."""
+        if self.lead_id is None:
+            return {}
+        return {"lead": self.lead_id, "co": list(self.co_ids)}
+
     def event_data(self) -> dict[str, Any]:
         """What the submit event records about the routing (the model version included)."""
         data: dict[str, Any] = {

@@ -223,7 +223,12 @@ def ticket_create(
                 to_region=owner,
                 department_id=route.lead_id,
                 note="",
-                data={"channel": channel, "located": grid is not None, "route": route.event_data()},
+                data={
+                    "channel": channel,
+                    "located": grid is not None,
+                    "route": route.event_data(),
+                    **route.dispatch_data(),
+                },
             )
             event.save(force_insert=True)
             dispatch.record(ticket=ticket, decision=route)

@@ -164,6 +164,7 @@ def test_a_department_rule_dispatches_to_lead_and_co(world: Any, fake_classifier
     assert roles == {housing.pk: "lead", chengguan.pk: "co"}
     event = submit_event(ticket)
     assert (event.department_id, event.to_state) == (housing.pk, State.DISPATCHED)
+    assert (event.data["lead"], event.data["co"]) == (housing.pk, [chengguan.pk])
     from jiayuan.tickets.events import verify_chain
 
     ticket.refresh_from_db()
