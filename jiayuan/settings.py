@@ -202,6 +202,12 @@ OPEN311_JURISDICTION_ID = os.environ.get("JIAYUAN_OPEN311_JURISDICTION_ID", "yan
 PUBLIC_BASE_URL = os.environ.get("JIAYUAN_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 SITE_NAME = os.environ.get("JIAYUAN_SITE_NAME", "家园 · 烟台幸福家园")
 
+# Reverse proxies in front of jiayuan that append the client's address to X-Forwarded-For
+# (nginx `proxy_add_x_forwarded_for`): rate limits and access logs take the address that many
+# hops from the right. 0 (the default) uses the socket's address and ignores the header, which a
+# client could forge.
+TRUSTED_PROXIES = int(os.environ.get("JIAYUAN_TRUSTED_PROXIES", "0"))
+
 # Production hardening: on whenever DEBUG is off, so `check --deploy` is clean.
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("JIAYUAN_SSL_REDIRECT", True)

@@ -36,8 +36,19 @@ def can_unmask(user: Any) -> bool:
 
 
 def client_ip(request: Any) -> str | None:
+    """The client's address: the socket's, or — behind ``JIAYUAN_TRUSTED_PROXIES`` reverse
+    proxies — the address the outermost trusted proxy saw, taken from the right of
+    X-Forwarded-For (entries further left are whatever the client sent, and are ignored)."""
     if request is None:
         return None
+    from django.conf import settings
+
+    hops = int(getattr(settings, "TRUSTED_PROXIES", 0) or 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if hops > 0 and forwarded:
+        chain = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if len(chain) >= hops:
+            return chain[-hops][:45]
     return request.META.get("REMOTE_ADDR")
 
 
