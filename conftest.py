@@ -67,6 +67,17 @@ def _fresh_caches() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_trained_model(settings: Any, tmp_path_factory: Any) -> None:
+    """The category model ``make demo`` trains into var/routing must not change what tests see:
+    without a model, intake routes as it did before classification (tests that need a model
+    point the setting at their own)."""
+    from jiayuan.routing import classifier
+
+    settings.JIAYUAN_ROUTING_MODEL_DIR = tmp_path_factory.getbasetemp() / "no-routing-model"
+    classifier.reset_model_cache()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
