@@ -60,13 +60,22 @@ def message_for_event(*, ticket: Ticket, event: TicketEvent) -> Message | None:
     """Who must be told about one event, and what. ``None`` when nobody needs to act."""
     action, label = event.action, _label(ticket)
     to_region_id = event.to_region_id
+    if action in {"call_up", "dispatch", "submit"} and event.to_state == State.DISPATCHED:
+        # A dispatch — or an intake a dispatch rule sent straight to departments (精准派单).
+        depts = [event.data.get("lead"), *(event.data.get("co") or [])]
+        return Message(
+            Kind.DISPATCHED,
+            who.department_officers(department_ids=[d for d in depts if d]),
+            f"派单待办理：{label}",
+            event.note,
+        )
     if action in {"submit", "assign", "transfer"}:
         if event.to_state == State.TRIAGE:
             return Message(
                 Kind.TRIAGE,
                 who.command_centre_over(region=ticket.owner_region),
                 f"待分拨：{label}",
-                "诉求未能定位到网格，请分拨",
+                "诉求未能自动分拨（位置或分类不确定），请分拨",
             )
         return Message(
             Kind.ASSIGNED,
@@ -79,14 +88,6 @@ def message_for_event(*, ticket: Ticket, event: TicketEvent) -> Message | None:
             Kind.TRIAGE,
             who.command_centre_over(region=ticket.owner_region),
             f"退回待分拨：{label}",
-            event.note,
-        )
-    if action in {"call_up", "dispatch"} and event.to_state == State.DISPATCHED:
-        depts = [event.data.get("lead"), *(event.data.get("co") or [])]
-        return Message(
-            Kind.DISPATCHED,
-            who.department_officers(department_ids=[d for d in depts if d]),
-            f"派单待办理：{label}",
             event.note,
         )
     if action == "call_up":

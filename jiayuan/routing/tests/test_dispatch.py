@@ -230,3 +230,21 @@ def test_a_batch_is_routed_as_one_by_one(world: Any, settings: Any, tmp_path: An
         assert batch[0].classification.model_version == classifier.model_version() != ""
     finally:
         classifier.reset_model_cache()
+
+
+def test_the_department_of_an_auto_dispatched_ticket_is_told(
+    world: Any, fake_classifier: Any
+) -> None:
+    from jiayuan.notifications.models import Kind, Notification
+    from jiayuan.notifications.services import notify_ticket_event
+
+    DispatchRule.objects.create(
+        name="违建",
+        category=Category.objects.get(code="illegal_building"),
+        level="department",
+        lead=world.departments["housing"],
+    )
+    ticket = report(world, category=Category.objects.get(code="illegal_building"))
+    assert notify_ticket_event(ticket_id=ticket.pk, seq=1) == 1
+    (told,) = Notification.objects.filter(ticket=ticket)
+    assert (told.recipient, told.kind) == (world.users["department_officer"], Kind.DISPATCHED)
