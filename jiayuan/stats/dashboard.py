@@ -150,7 +150,17 @@ def breadcrumbs(user: Any, region: Region) -> list[Region]:
 
 
 def _node_q(region: Region) -> Q:
-    return subtree_q("grid_path", [region.path]) | subtree_q("owner_path", [region.path])
+    """Tickets located or owned in the node's subtree, as a prefix match on purpose.
+
+    The lists and the big screen look for few rows among many (open and overdue, open at a
+    level, received today): the plan must start from the state, deadline or date index. Written
+    as ranges (``subtree_q``), the two path conditions invite SQLite to read every ticket of the
+    subtree through both path indexes (1.7 s for the city's 超期 count at 100,000 tickets); as
+    ``LIKE 'path.%'`` they are a filter on the rows the selective index found."""
+    q = Q(pk__in=[])
+    for column in ("grid_path", "owner_path"):
+        q |= Q(**{column: region.path}) | Q(**{f"{column}__startswith": region.path + PATH_SEP})
+    return q
 
 
 def _department_q(department: Department) -> Q:
@@ -339,8 +349,9 @@ def screen_data(user: Any, *, region: Region, now: dt.datetime | None = None) ->
     received_today = tickets.filter(created_at__gte=midnight).exclude(
         state__in=[State.MERGED, State.CANCELLED]
     )
-    resolved_today = TicketEvent.objects.filter(
-        action="resolve", at__gte=midnight, ticket__in=tickets.values("pk")
+    # Driven by the (action, at) index: today's resolve events, then their tickets in scope.
+    resolved_today = tickets.filter(
+        pk__in=TicketEvent.objects.filter(action="resolve", at__gte=midnight).values("ticket_id")
     )
     ladder = dict(
         tickets.filter(state__in=OPEN_STATES)
@@ -361,7 +372,7 @@ def screen_data(user: Any, *, region: Region, now: dt.datetime | None = None) ->
         "now": timezone.localtime(now).strftime("%Y-%m-%d %H:%M:%S"),
         "today": {
             "received": received_today.count(),
-            "resolved": resolved_today.values("ticket_id").distinct().count(),
+            "resolved": resolved_today.count(),
         },
         "ladder": [
             {"level": lv.value, "label": labels[lv], "open": ladder.get(lv.value, 0)}
