@@ -11,12 +11,15 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
 
 from jiayuan.core.errors import JiayuanError
+from jiayuan.core.tokens import TokenAuth
 
 api = NinjaAPI(
     title="家园 jiayuan API",
     version="1",
     description="网格化治理平台接口。所有列表均按岗位管辖范围过滤；范围外对象返回 404。",
-    auth=django_auth,
+    # A program sends ``Authorization: Bearer <token>`` (jiayuan api-token create); a browser
+    # uses its session (with CSRF on writes).
+    auth=[TokenAuth(), django_auth],
     urls_namespace="api",
 )
 

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from jiayuan.core import calendar
-from jiayuan.core.models import AccessLog, CalendarDay, CalendarYear
+from jiayuan.core.models import AccessLog, ApiToken, CalendarDay, CalendarYear
 
 admin.site.site_header = "家园 · 配置管理"
 admin.site.site_title = "家园"
@@ -190,3 +190,26 @@ class CalendarYearAdmin(admin.ModelAdmin):
             "warning": calendar.calendar_warning(),
         }
         return TemplateResponse(request, "admin/core/calendar_import.html", context)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created by ``jiayuan api-token create`` (the raw token is shown once there);
+    here they are listed and revoked."""
+
+    list_display = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["user__username", "name", "prefix"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="吊销所选令牌")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        from django.utils import timezone
+
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"已吊销 {count} 个令牌")

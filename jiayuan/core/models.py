@@ -113,3 +113,34 @@ class CalendarYear(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year}年"
+
+
+class ApiToken(models.Model):
+    """接口令牌: lets a program act as a staff member through the JSON API (``Authorization:
+    Bearer …``) without a browser session. Only the SHA-256 of the token is stored; a token acts
+    with its user's posts and scope, and stops working when revoked or when the user is disabled.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="用户",
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+    )
+    name = models.CharField("用途", max_length=60)
+    prefix = models.CharField("令牌前缀", max_length=16, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField("创建时间", default=timezone.now)
+    last_used_at = models.DateTimeField("最近使用", null=True, blank=True)
+    revoked_at = models.DateTimeField("吊销时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "接口令牌"
+        verbose_name_plural = verbose_name
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="apitoken_name_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,87 @@
+"""API tokens (接口令牌) for programs that call the JSON API as a staff member.
+
+``Authorization: Bearer jyt_…`` authenticates as the token's user, with exactly that user's
+posts and scope (the same gate as a browser session); no CSRF token is needed because no cookie
+is involved. Only the SHA-256 of a token is stored and the raw token is shown once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja.security import HttpBearer
+
+from jiayuan.core.errors import JiayuanError, NotFound
+from jiayuan.core.models import ApiToken
+
+PREFIX = "jyt_"
+VISIBLE = 10
+LAST_USED_EVERY = dt.timedelta(minutes=1)
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def token_create(*, username: str, name: str) -> tuple[ApiToken, str]:
+    """A new token for an active user; returns the row and the raw token (shown once)."""
+    name = name.strip()
+    if not name:
+        raise JiayuanError("请填写令牌用途", code="required", field="name")
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise NotFound(f"用户不存在或已停用：{username}", field="username")
+    raw = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name[:60], prefix=raw[:VISIBLE], token_hash=_digest(raw))
+    try:
+        with transaction.atomic():
+            token.save(force_insert=True)
+    except IntegrityError as exc:
+        raise JiayuanError(
+            f"用户 {username} 已有用途为“{name}”的令牌", code="duplicate", field="name"
+        ) from exc
+    return token, raw
+
+
+def token_revoke(*, prefix: str, now: dt.datetime | None = None) -> int:
+    """Revoke every live token whose visible prefix is ``prefix``; returns how many."""
+    return ApiToken.objects.filter(prefix=prefix, revoked_at__isnull=True).update(
+        revoked_at=now or timezone.now()
+    )
+
+
+def token_user(raw: str, *, now: dt.datetime | None = None) -> Any:
+    """The active user behind a live token, or None."""
+    if not raw.startswith(PREFIX):
+        return None
+    token = (
+        ApiToken.objects.filter(token_hash=_digest(raw), revoked_at__isnull=True)
+        .select_related("user")
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    now = now or timezone.now()
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_EVERY:
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
+        ).update(last_used_at=now)
+    return token.user
+
+
+class TokenAuth(HttpBearer):
+    """django-ninja authentication: ``Authorization: Bearer <token>`` → ``request.user``."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = token_user(token.strip())
+        if user is not None:
+            request.user = user
+        return user
