@@ -272,20 +272,17 @@ def departments_of(region: Region) -> QuerySet[Department]:
 
 def region_dashboard(user: Any, *, region: Region, filters: Filters) -> RegionDashboard:
     args = filters.rollup_args()
+    summary = selectors.node_summary(region=region, **args)
+    # The first-level list from the summary's categories: the same as top_categories(level=1)
+    # but under the category filter too (a filtered page shows that category's family).
     return RegionDashboard(
         region=region,
         filters=filters,
-        summary=selectors.node_summary(region=region, **args),
+        summary=summary,
         children=selectors.child_table(region=region, **args),
         departments=selectors.department_rankings(departments=departments_of(region), **args),
         series=selectors.series(region=region, bucket=filters.bucket, **args),
-        first_level=selectors.top_categories(
-            region=region,
-            start=filters.start,
-            end=filters.end,
-            level=1,
-            channel=filters.channel or None,
-        ),
+        first_level=summary.first_level(),
         lists=[ticket_list(user, kind=k, region=region) for k in LIST_KINDS],
         crumbs=breadcrumbs(user, region),
     )

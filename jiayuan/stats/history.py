@@ -55,11 +55,15 @@ from jiayuan.stats.facts import F_DEFAULT, F_OVERDUE, F_SUPERVISED, fact_flags
 from jiayuan.stats.models import (
     COUNTERS,
     DepartmentDay,
+    DepartmentDayTotal,
     DepartmentMonth,
+    DepartmentMonthTotal,
     EstateDay,
     EstateMonth,
     RegionDay,
+    RegionDayTotal,
     RegionMonth,
+    RegionMonthTotal,
     TicketFact,
     TicketFactDepartment,
     Watermark,
@@ -969,6 +973,8 @@ def generate_history(
             TicketAssignment,
             RegionDay,
             RegionMonth,
+            RegionDayTotal,
+            RegionMonthTotal,
             EstateDay,
             EstateMonth,
         ):
@@ -1030,27 +1036,47 @@ def fill_rollups(*, first_ticket_id: int) -> None:
             )
 
         # Day rows, then the same sums per month (``day`` = the month's first day).
-        for region_table, department_table, estate_table, day in (
-            (RegionDay, DepartmentDay, EstateDay, "{t}.day"),
-            (RegionMonth, DepartmentMonth, EstateMonth, month_sql("{t}.day")),
+        for tables, day in (
+            ((RegionDay, RegionDayTotal, DepartmentDay, DepartmentDayTotal, EstateDay), "{t}.day"),
+            (
+                (RegionMonth, RegionMonthTotal, DepartmentMonth, DepartmentMonthTotal, EstateMonth),
+                month_sql("{t}.day"),
+            ),
         ):
+            region_table, region_total, department_table, department_total, estate_table = tables
             f_day, d_day = day.format(t="f"), day.format(t="d")
+            regions = f"FROM {facts} f JOIN stats_tmp_ancestor a ON a.region_id = f.region_id"
+            departments = (
+                f"FROM {facts} f "
+                f"JOIN {q(TicketFactDepartment._meta.db_table)} d ON d.ticket_id = f.ticket_id"
+            )
             upsert(
                 q(region_table._meta.db_table),
                 "region_id, day, category_pk, channel",
                 COUNTERS,
-                f"SELECT a.node, {f_day}, f.category_pk, f.channel, {sums} FROM {facts} f "
-                f"JOIN stats_tmp_ancestor a ON a.region_id = f.region_id WHERE {new} "
-                f"GROUP BY a.node, {f_day}, f.category_pk, f.channel",
+                f"SELECT a.node, {f_day}, f.category_pk, f.channel, {sums} {regions} "
+                f"WHERE {new} GROUP BY a.node, {f_day}, f.category_pk, f.channel",
+            )
+            upsert(
+                q(region_total._meta.db_table),
+                "region_id, day",
+                COUNTERS,
+                f"SELECT a.node, {f_day}, {sums} {regions} WHERE {new} GROUP BY a.node, {f_day}",
             )
             upsert(
                 q(department_table._meta.db_table),
                 "department_id, day, category_pk, channel",
                 COUNTERS,
                 f"SELECT d.department_id, {d_day}, f.category_pk, f.channel, {sums} "
-                f"FROM {facts} f "
-                f"JOIN {q(TicketFactDepartment._meta.db_table)} d ON d.ticket_id = f.ticket_id "
-                f"WHERE {new} GROUP BY d.department_id, {d_day}, f.category_pk, f.channel",
+                f"{departments} WHERE {new} "
+                f"GROUP BY d.department_id, {d_day}, f.category_pk, f.channel",
+            )
+            upsert(
+                q(department_total._meta.db_table),
+                "department_id, day",
+                COUNTERS,
+                f"SELECT d.department_id, {d_day}, {sums} {departments} WHERE {new} "
+                f"GROUP BY d.department_id, {d_day}",
             )
             upsert(
                 q(estate_table._meta.db_table),

@@ -258,3 +258,80 @@ class EstateMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.region_id} {self.day:%Y-%m} {self.estate_id}"
+
+
+# Totals (合计): the same counters over every category and channel, per node or department and
+# per day or month. A dashboard without a category or channel filter (the usual one) reads these:
+# one row per key and day (or month) instead of one per category × channel.
+
+
+class RegionDayTotal(_Counters):
+    """``RegionDay`` summed over categories and channels."""
+
+    region_id = models.IntegerField()
+    day = models.DateField()
+
+    class Meta:
+        verbose_name = "区划日合计"
+        verbose_name_plural = verbose_name
+        constraints = [
+            models.UniqueConstraint(fields=["region_id", "day"], name="stats_regiondaytotal_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.day}"
+
+
+class RegionMonthTotal(_Counters):
+    """``RegionMonth`` summed over categories and channels (``day`` = the 1st)."""
+
+    region_id = models.IntegerField()
+    day = models.DateField()
+
+    class Meta:
+        verbose_name = "区划月合计"
+        verbose_name_plural = verbose_name
+        constraints = [
+            models.UniqueConstraint(fields=["region_id", "day"], name="stats_regionmonthtotal_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.day:%Y-%m}"
+
+
+class DepartmentDayTotal(_Counters):
+    """``DepartmentDay`` summed over categories and channels."""
+
+    department_id = models.IntegerField()
+    day = models.DateField()
+
+    class Meta:
+        verbose_name = "部门日合计"
+        verbose_name_plural = verbose_name
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department_id", "day"], name="stats_departmentdaytotal_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id} {self.day}"
+
+
+class DepartmentMonthTotal(_Counters):
+    """``DepartmentMonth`` summed over categories and channels (``day`` = the 1st)."""
+
+    department_id = models.IntegerField()
+    day = models.DateField()
+
+    class Meta:
+        verbose_name = "部门月合计"
+        verbose_name_plural = verbose_name
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department_id", "day"], name="stats_departmentmonthtotal_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department_id} {self.day:%Y-%m}"

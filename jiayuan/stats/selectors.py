@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
@@ -26,11 +26,15 @@ from jiayuan.staff.models import Department
 from jiayuan.stats.models import (
     COUNTERS,
     DepartmentDay,
+    DepartmentDayTotal,
     DepartmentMonth,
+    DepartmentMonthTotal,
     EstateDay,
     EstateMonth,
     RegionDay,
+    RegionDayTotal,
     RegionMonth,
+    RegionMonthTotal,
 )
 from jiayuan.tickets.measures import TOP, Measures, Ranked
 from jiayuan.tickets.models import Category
@@ -66,7 +70,9 @@ def as_day(value: Day) -> dt.date:
 # Each rollup kind: its day rows and its month rows (``day`` = the month's 1st).
 LEVELS: dict[str, tuple[type[Any], type[Any]]] = {
     "region": (RegionDay, RegionMonth),
+    "region_total": (RegionDayTotal, RegionMonthTotal),
     "department": (DepartmentDay, DepartmentMonth),
+    "department_total": (DepartmentDayTotal, DepartmentMonthTotal),
     "estate": (EstateDay, EstateMonth),
 }
 
@@ -92,16 +98,15 @@ def split_period(
 
 
 def _row_sets(kind: str, start: Day, end: Day, where: Q) -> list[QuerySet[Any]]:
-    """The query sets whose rows add up to ``[start, end)``: day rows for the ragged ends and
-    month rows for the whole months (none, one or two sets)."""
+    """The query sets whose rows add up to ``[start, end)``: day rows for each ragged end and
+    month rows for the whole months (at most three sets)."""
     day_model, month_model = LEVELS[kind]
     edges, months = split_period(start, end)
     sets: list[QuerySet[Any]] = []
-    if edges:
-        days = Q(pk__in=[])
-        for a, b in edges:
-            days |= Q(day__gte=a, day__lt=b)
-        sets.append(day_model.objects.filter(days, where))
+    # One set per range: an OR of two day ranges next to ``region_id IN (…)`` makes SQLite
+    # give up the (key, day) index range and read every day of the keys.
+    for a, b in edges:
+        sets.append(day_model.objects.filter(where, day__gte=a, day__lt=b))
     if months:
         sets.append(month_model.objects.filter(where, day__gte=months[0], day__lt=months[1]))
     return sets
@@ -126,6 +131,24 @@ def _grouped(
             for name, value in row.items():
                 into[name] = into.get(name, 0) + (value or 0)
     return groups
+
+
+def _sets(
+    kind: str,
+    start: Day,
+    end: Day,
+    key: Q,
+    category: Category | None,
+    channel: str | None,
+    *,
+    by_category: bool = False,
+) -> list[QuerySet[Any]]:
+    """The row sets of ``kind`` ("region" or "department") for ``key`` over the period: the
+    totals (one row per key and day or month) unless a filter or a grouping by category needs
+    the rows per category × channel."""
+    if category is None and not channel and not by_category:
+        return _row_sets(f"{kind}_total", start, end, key)
+    return _row_sets(kind, start, end, key & _filters(category, channel))
 
 
 def _filters(category: Category | None, channel: str | None) -> Q:
@@ -205,10 +228,16 @@ class Extra:
 
 @dataclass(frozen=True)
 class Summary:
-    """A node's or a department's measures and extra counters, from one pass over its rows."""
+    """A node's or a department's measures and extra counters, from one pass over its rows;
+    ``categories``: received per category pk (for the first-level list without another pass)."""
 
     measures: Measures
     extra: Extra
+    categories: dict[int, int] = field(default_factory=dict)
+
+    def first_level(self, limit: int = TOP) -> list[tuple[str, int]]:
+        """高频诉求分类 by first-level category (``top_categories(level=1)``)."""
+        return _first_level(self.categories, limit)
 
 
 @dataclass(frozen=True)
@@ -233,9 +262,17 @@ def _top_from(grouped: dict[Any, dict[str, int]], limit: int = TOP) -> list[tupl
 
 
 def _region_sets(
-    region: Region, start: Day, end: Day, category: Category | None, channel: str | None
+    region: Region,
+    start: Day,
+    end: Day,
+    category: Category | None,
+    channel: str | None,
+    *,
+    by_category: bool = False,
 ) -> list[QuerySet[Any]]:
-    return _row_sets("region", start, end, Q(region_id=region.pk) & _filters(category, channel))
+    return _sets(
+        "region", start, end, Q(region_id=region.pk), category, channel, by_category=by_category
+    )
 
 
 def node_summary(
@@ -253,10 +290,14 @@ def node_summary(
     counts = _sum(sets, SUMS)
     top: list[tuple[str, int]] = []
     estates: list[tuple[str, int]] = []
+    categories: dict[int, int] = {}
     if with_top:
-        top = _top_from(_grouped(sets, "category_pk", {"n": Sum("received")}))
+        per_category = _region_sets(region, start, end, category, channel, by_category=True)
+        grouped = _grouped(per_category, "category_pk", {"n": Sum("received")})
+        categories = {pk: c["n"] for pk, c in grouped.items() if pk and c["n"]}
+        top = _top_from(grouped)
         estates = hot_estates(region=region, start=start, end=end)
-    return Summary(measures_from(counts, top, estates), Extra.of(counts))
+    return Summary(measures_from(counts, top, estates), Extra.of(counts), categories)
 
 
 def node_measures(
@@ -287,11 +328,16 @@ def node_extra(
 
 
 def _department_sets(
-    department: Department, start: Day, end: Day, category: Category | None, channel: str | None
+    department: Department,
+    start: Day,
+    end: Day,
+    category: Category | None,
+    channel: str | None,
+    *,
+    by_category: bool = False,
 ) -> list[QuerySet[Any]]:
-    return _row_sets(
-        "department", start, end, Q(department_id=department.pk) & _filters(category, channel)
-    )
+    key = Q(department_id=department.pk)
+    return _sets("department", start, end, key, category, channel, by_category=by_category)
 
 
 def department_summary(
@@ -304,9 +350,9 @@ def department_summary(
 ) -> Summary:
     """Measures (with top categories) and extra counters of a department over the tickets
     dispatched to it in ``[start, end)``."""
-    sets = _department_sets(department, start, end, category, channel)
-    counts = _sum(sets, SUMS)
-    top = _top_from(_grouped(sets, "category_pk", {"n": Sum("received")}))
+    counts = _sum(_department_sets(department, start, end, category, channel), SUMS)
+    per_category = _department_sets(department, start, end, category, channel, by_category=True)
+    top = _top_from(_grouped(per_category, "category_pk", {"n": Sum("received")}))
     return Summary(measures_from(counts, top), Extra.of(counts))
 
 
@@ -339,12 +385,8 @@ def child_table(
     """红黑榜 of the direct children of ``region`` with their extra counters: best 办结率 first,
     then most received, then code; children without tickets last."""
     children = list(Region.objects.filter(parent=region).order_by("code"))
-    sets = _row_sets(
-        "region",
-        start,
-        end,
-        Q(region_id__in=[c.pk for c in children]) & _filters(category, channel),
-    )
+    key = Q(region_id__in=[c.pk for c in children])
+    sets = _sets("region", start, end, key, category, channel)
     sums = _grouped(sets, "region_id", SUMS) if children else {}
     rows = [
         NodeRow(c, measures_from(sums.get(c.pk, {})), Extra.of(sums.get(c.pk, {})))
@@ -384,12 +426,8 @@ def department_rankings(
     departments = list(departments)
     sums: dict[Any, dict[str, int]] = {}
     if departments:
-        sets = _row_sets(
-            "department",
-            start,
-            end,
-            Q(department_id__in=[d.pk for d in departments]) & _filters(category, channel),
-        )
+        key = Q(department_id__in=[d.pk for d in departments])
+        sets = _sets("department", start, end, key, category, channel)
         sums = _grouped(sets, "department_id", SUMS)
     ranked = [RankedDepartment(d, measures_from(sums.get(d.pk, {}))) for d in departments]
     ranked.sort(key=lambda r: _rank_key(r.department.code, r.measures))
@@ -431,7 +469,10 @@ def series(
         kind, where = "region", Q(region_id=region.pk)
     else:
         raise ValueError("series of a region or of a department")
-    where &= _filters(category, channel)
+    if category is None and not channel:
+        kind = f"{kind}_total"
+    else:
+        where &= _filters(category, channel)
     if bucket == "month":
         sets = _row_sets(kind, first, last, where)
     else:
@@ -454,18 +495,22 @@ def top_categories(
 ) -> list[tuple[str, int]]:
     """高频诉求分类 of a node: the ticket's own category (``level=2``) or its first-level
     category (``level=1``), most received first, ties by code."""
-    sets = _region_sets(region, start, end, None, channel)
+    sets = _region_sets(region, start, end, None, channel, by_category=True)
     grouped = _grouped(sets, "category_pk", {"n": Sum("received")})
     if level == 2:
         return _top_from(grouped, limit)
+    return _first_level({pk: c["n"] for pk, c in grouped.items() if pk}, limit)
+
+
+def _first_level(per_category: dict[int, int], limit: int) -> list[tuple[str, int]]:
     counts: dict[Category, int] = {}
     by_pk = {c.pk: c for c in Category.objects.select_related("parent")}
-    for pk, row in grouped.items():
+    for pk, n in per_category.items():
         cat = by_pk.get(pk)
-        if cat is None or not row["n"]:
+        if cat is None or not n:
             continue
         top = cat.parent or cat
-        counts[top] = counts.get(top, 0) + row["n"]
+        counts[top] = counts.get(top, 0) + n
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].code))
     return [(c.name, n) for c, n in ranked[:limit]]
 

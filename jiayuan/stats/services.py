@@ -39,11 +39,15 @@ from jiayuan.stats.facts import (
 from jiayuan.stats.models import (
     COUNTERS,
     DepartmentDay,
+    DepartmentDayTotal,
     DepartmentMonth,
+    DepartmentMonthTotal,
     EstateDay,
     EstateMonth,
     RegionDay,
+    RegionDayTotal,
     RegionMonth,
+    RegionMonthTotal,
     TicketFact,
     TicketFactDepartment,
     Watermark,
@@ -122,14 +126,20 @@ class Deltas:
             self.estates[ekey] += sign
 
     def write(self) -> None:
-        """Add the deltas to the day rows and, summed per month, to the month rows."""
+        """Add the deltas to the day rows and, summed per month, to the month rows; both also
+        summed over categories and channels to the totals."""
         region_keys = ("region_id", "day", "category_pk", "channel")
         department_keys = ("department_id", "day", "category_pk", "channel")
         estates = {k: [v] for k, v in self.estates.items()}
-        _upsert(RegionDay, region_keys, self.regions)
-        _upsert(RegionMonth, region_keys, _per_month(self.regions))
-        _upsert(DepartmentDay, department_keys, self.departments)
-        _upsert(DepartmentMonth, department_keys, _per_month(self.departments))
+        for deltas, keys, (day, month, day_total, month_total) in (
+            (self.regions, region_keys, REGION_TABLES),
+            (self.departments, department_keys, DEPARTMENT_TABLES),
+        ):
+            monthly = _per_month(deltas)
+            _upsert(day, keys, deltas)
+            _upsert(month, keys, monthly)
+            _upsert(day_total, keys[:2], _totals(deltas))
+            _upsert(month_total, keys[:2], _totals(monthly))
         _upsert(EstateDay, ("region_id", "day", "estate_id"), estates, counters=("received",))
         _upsert(
             EstateMonth,
@@ -137,6 +147,24 @@ class Deltas:
             _per_month(estates),
             counters=("received",),
         )
+
+
+# Day, month, day-total and month-total tables of the region and department rollups.
+REGION_TABLES = (RegionDay, RegionMonth, RegionDayTotal, RegionMonthTotal)
+DEPARTMENT_TABLES = (DepartmentDay, DepartmentMonth, DepartmentDayTotal, DepartmentMonthTotal)
+
+
+def _totals(deltas: dict[Any, list[int]]) -> dict[Any, list[int]]:
+    """Deltas keyed ``(key, day, category, channel)`` summed per ``(key, day)``."""
+    totals: dict[Any, list[int]] = {}
+    for key, values in deltas.items():
+        into = totals.get(key[:2])
+        if into is None:
+            totals[key[:2]] = list(values)
+        else:
+            for i, v in enumerate(values):
+                into[i] += v
+    return totals
 
 
 def _per_month(deltas: dict[Any, list[int]]) -> dict[Any, list[int]]:
@@ -386,10 +414,8 @@ def stats_update(*, batch_size: int = BATCH_SIZE, max_batches: int | None = None
 
 
 STATS_MODELS = (
-    RegionDay,
-    RegionMonth,
-    DepartmentDay,
-    DepartmentMonth,
+    *REGION_TABLES,
+    *DEPARTMENT_TABLES,
     EstateDay,
     EstateMonth,
     TicketFact,

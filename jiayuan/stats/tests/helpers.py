@@ -7,24 +7,30 @@ from typing import Any
 from jiayuan.stats.models import (
     COUNTERS,
     DepartmentDay,
+    DepartmentDayTotal,
     DepartmentMonth,
+    DepartmentMonthTotal,
     EstateDay,
     EstateMonth,
     RegionDay,
+    RegionDayTotal,
     RegionMonth,
+    RegionMonthTotal,
     TicketFact,
     TicketFactDepartment,
 )
 
 
-def months_of(
-    model: Any, keys: tuple[str, ...], counters: tuple[str, ...]
+def summed(
+    model: Any, keys: tuple[str, ...], counters: tuple[str, ...], *, keep: int, month: bool
 ) -> list[tuple[Any, ...]]:
-    """The rows of a day table summed per month, sorted like the month table's rows."""
+    """The rows of a rollup table summed per their first ``keep`` key fields (the day moved to
+    the first of its month when ``month``), sorted like a table's rows."""
     sums: dict[tuple[Any, ...], list[int]] = {}
     for row in model.objects.values_list(*keys, *counters):
         key = tuple(
-            k.replace(day=1) if name == "day" else k for name, k in zip(keys, row, strict=False)
+            k.replace(day=1) if month and name == "day" else k
+            for name, k in zip(keys[:keep], row, strict=False)
         )
         into = sums.setdefault(key, [0] * len(counters))
         for i, v in enumerate(row[len(keys) :]):
@@ -33,17 +39,22 @@ def months_of(
 
 
 def assert_months_sum_days() -> None:
-    """Every month rollup row is the sum of its day rows, and there is no other."""
+    """Every month row is the sum of its day rows, every total the sum of its rows over
+    categories and channels, and there is no other row."""
     region_keys = ("region_id", "day", "category_pk", "channel")
     department_keys = ("department_id", "day", "category_pk", "channel")
     estate_keys = ("region_id", "day", "estate_id")
-    for day_model, month_model, keys, counters in (
-        (RegionDay, RegionMonth, region_keys, COUNTERS),
-        (DepartmentDay, DepartmentMonth, department_keys, COUNTERS),
-        (EstateDay, EstateMonth, estate_keys, ("received",)),
+    for source, target, keys, counters, keep, month in (
+        (RegionDay, RegionMonth, region_keys, COUNTERS, 4, True),
+        (DepartmentDay, DepartmentMonth, department_keys, COUNTERS, 4, True),
+        (EstateDay, EstateMonth, estate_keys, ("received",), 3, True),
+        (RegionDay, RegionDayTotal, region_keys, COUNTERS, 2, False),
+        (RegionMonth, RegionMonthTotal, region_keys, COUNTERS, 2, False),
+        (DepartmentDay, DepartmentDayTotal, department_keys, COUNTERS, 2, False),
+        (DepartmentMonth, DepartmentMonthTotal, department_keys, COUNTERS, 2, False),
     ):
-        got = sorted(month_model.objects.values_list(*keys, *counters))
-        assert got == months_of(day_model, keys, counters), month_model.__name__
+        got = sorted(target.objects.values_list(*keys[:keep], *counters))
+        assert got == summed(source, keys, counters, keep=keep, month=month), target.__name__
 
 
 def snapshot() -> dict[str, Any]:
