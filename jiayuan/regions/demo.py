@@ -439,6 +439,16 @@ def _region(
     )
 
 
+def _chinese_number(n: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 23 → 二十三 (片区 numbers stay well under 100)."""
+    digits = "零一二三四五六七八九"
+    tens, ones = divmod(n, 10)
+    if tens == 0:
+        return digits[ones]
+    head = "" if tens == 1 else digits[tens]
+    return head + "十" + (digits[ones] if ones else "")
+
+
 class _Builder:
     """Writes one demo city. Internal: callers use ``build_demo_city``."""
 
@@ -500,6 +510,37 @@ class _Builder:
         for code, reg in self.regions.items():
             if reg.level not in (Level.CITY, Level.DISTRICT):
                 self.district_of[code] = self.regions[code[:6] + "000000"]
+
+    def write_clusters(self) -> None:
+        """跨社连片: each street's communities, in code order, run together three by three (a
+        street with fewer than four communities has none). Neighbours in code order are
+        neighbours on the demo map: the treemap tiles siblings in that order."""
+        by_street: dict[str, list[Region]] = {}
+        for reg in self.regions.values():
+            if reg.level == Level.COMMUNITY and reg.parent is not None:
+                by_street.setdefault(reg.parent.code, []).append(reg)
+        clusters: list[Cluster] = []
+        members: list[list[Region]] = []
+        for street_code in sorted(by_street):
+            communities = sorted(by_street[street_code], key=lambda r: r.code)
+            if len(communities) < 4:
+                continue
+            street = self.regions[street_code]
+            for n, start in enumerate(range(0, len(communities), 3), 1):
+                clusters.append(
+                    Cluster(
+                        code=f"{street_code}P{n:02d}",
+                        name=f"{street.name}第{_chinese_number(n)}片区",
+                        street=street,
+                    )
+                )
+                members.append(communities[start : start + 3])
+        for cluster, group in zip(_bulk(Cluster, clusters), members, strict=True):
+            for community in group:
+                community.cluster = cluster
+        Region.objects.bulk_update(
+            [c for group in members for c in group], ["cluster"], batch_size=500
+        )
 
     def write_departments(self) -> None:
         rng = random.Random(f"{self.seed}:departments")
@@ -966,6 +1007,7 @@ def build_demo_city(
     with transaction.atomic():
         builder = _Builder(seed=seed, say=say)
         builder.write_tree(root)
+        builder.write_clusters()
         builder.write_departments()
         builder.write_upper_party()
         elapsed = time.perf_counter() - started

@@ -420,6 +420,25 @@ def test_party_organisations_form_the_tree(city: Any) -> None:
 
 
 @pytest.mark.django_db
+def test_communities_run_together_three_by_three_in_clusters(city: Any) -> None:
+    from jiayuan.regions.models import Cluster
+
+    clusters = Cluster.objects.select_related("street")
+    assert clusters.count() > 100
+    for cluster in clusters.filter(code__startswith="370602"):
+        members = list(cluster.communities.order_by("code"))
+        assert 1 <= len(members) <= 3
+        assert all(c.parent_id == cluster.street_id for c in members)
+        assert cluster.name.startswith(cluster.street.name) and cluster.name.endswith("片区")
+    # Every community of a street with four or more communities is in one cluster.
+    street = Region.objects.filter(level=Level.STREET, code__startswith="370602").first()
+    assert street is not None
+    communities = Region.objects.filter(parent=street, level=Level.COMMUNITY)
+    if communities.count() >= 4:
+        assert not communities.filter(cluster__isnull=True).exists()
+    assert Cluster.objects.get(code=f"{street.code}P01").name == f"{street.name}第一片区"
+
+
 def test_every_district_has_its_fourteen_departments(city: Any) -> None:
     assert Department.objects.count() == 13 * 14
     zj = Department.objects.get(code="370602-zj")
@@ -549,3 +568,16 @@ def _grid_handler(building: Any) -> Any:
     post = Post.objects.filter(region=building.grid, role=Role.GRID_WORKER).first()
     assert post is not None
     return post.user
+
+
+def test_cluster_numbers_read_as_chinese() -> None:
+    from jiayuan.regions.demo import _chinese_number
+
+    assert [_chinese_number(n) for n in (1, 9, 10, 12, 20, 23)] == [
+        "一",
+        "九",
+        "十",
+        "十二",
+        "二十",
+        "二十三",
+    ]
