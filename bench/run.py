@@ -28,7 +28,7 @@ from bench.pg_available import main as pg_available  # noqa: E402
 def plan(headline: bool, engines: list[str]) -> list[tuple[str, list[str]]]:
     runs: list[tuple[str, list[str]]] = []
     demo_scales = ["small", "district", "city"] if headline else ["small"]
-    list_scale = "city" if headline else "district"
+    list_scale = "city" if headline else "small"  # small: reuses the demo build above
     for engine in engines:
         for scale in demo_scales:
             runs.append(("demo_data", ["--scale", scale, "--engine", engine]))
