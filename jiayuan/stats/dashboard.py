@@ -34,6 +34,7 @@ LIST_PAGE = 50
 COUNT_CAP = 1000  # a list's count stops here ("1000+")
 WAITING_STATES = [State.TRIAGE, State.ASSIGNED, State.CALLED_UP, State.DISPATCHED]
 LIST_KINDS = {"overdue": "超期工单", "supervised": "督办工单"}
+RANKING_ENDS = 10  # a long 红黑榜 shows its first and last ten rows
 LADDER_LEVELS = [Level.GRID, Level.COMMUNITY, Level.STREET, Level.DISTRICT, Level.DEPARTMENT]
 
 
@@ -250,6 +251,19 @@ class RegionDashboard:
     @property
     def measures(self) -> Any:
         return self.summary.measures
+
+    @property
+    def department_rows(self) -> list[tuple[int, RankedDepartment]]:
+        """红黑榜 on the page: every department when they are few, else the first and the last
+        ``RANKING_ENDS`` (the whole ranking is in the export)."""
+        ranked = list(enumerate(self.departments, 1))
+        if len(ranked) <= 2 * RANKING_ENDS:
+            return ranked
+        return ranked[:RANKING_ENDS] + ranked[-RANKING_ENDS:]
+
+    @property
+    def departments_hidden(self) -> int:
+        return len(self.departments) - len(self.department_rows)
 
 
 @dataclass

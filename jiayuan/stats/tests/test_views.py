@@ -320,3 +320,23 @@ def test_the_menu_links_to_the_dashboards(world, login):
     html = login("command_center").get("/").content.decode()
     assert "数据看板" in html and 'href="/stats/screen/"' in html
     assert 'href="/stats/screen/"' not in login("street_officer").get("/").content.decode()
+
+
+def test_a_long_department_ranking_shows_its_two_ends():
+    from jiayuan.stats.dashboard import Filters, RegionDashboard
+    from jiayuan.stats.selectors import Extra, RankedDepartment, Summary
+    from jiayuan.tickets.measures import Measures
+
+    ranked = [RankedDepartment(Department(code=f"d{i:02d}"), Measures()) for i in range(25)]
+    board = RegionDashboard(
+        region=None,  # type: ignore[arg-type]
+        filters=Filters(start=dt.date(2026, 11, 1), end=dt.date(2026, 11, 2)),
+        summary=Summary(Measures(), Extra(0, 0)),
+        children=[],
+        departments=ranked,
+        series=[],
+        first_level=[],
+        lists=[],
+    )
+    assert [rank for rank, _ in board.department_rows] == [*range(1, 11), *range(16, 26)]
+    assert board.departments_hidden == 5
