@@ -79,12 +79,39 @@ def test_fast_path_probabilities_sum_to_one(model_dir: Path) -> None:
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
 
 
-def test_single_message_fast_path_agrees_with_sklearn(model_dir: Path) -> None:
+PAIRS = [NOISE, ("", ""), ("A市", "*****"), ("学校  乱收费", "某中学\n\n补课 收费 " * 300)]
+
+
+def test_single_message_fast_path_agrees_with_the_batch_path(model_dir: Path) -> None:
     model = classifier.current_model()
-    pairs = [NOISE, ("", ""), ("A市", "*****"), ("学校  乱收费", "某中学\n\n补课 收费 " * 300)]
-    batch = model.predict_proba(pairs)
-    single = np.array([model.predict_one(title, body) for title, body in pairs])
+    batch = model.predict_proba(PAIRS)
+    single = np.array([model.predict_one(title, body) for title, body in PAIRS])
     np.testing.assert_allclose(single, batch, atol=1e-5)
+    chunked = model.predict_proba(PAIRS * 3, chunk=2)
+    np.testing.assert_allclose(chunked, np.vstack([batch] * 3), atol=1e-6)
+
+
+def test_ngram_blocks_give_sklearns_tfidf_matrix(model_dir: Path) -> None:
+    """The integer n-gram lookup is sklearn's char TF-IDF (same vocabulary, same values)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = ["某小区  噪音\n\n扰民 ABC", "", " ", "𝔘😀中文ＡＢ", "学校乱收费" * 50, NOISE[1]]
+    model = classifier.current_model()
+    for block in (model.text_block, model.title_block):
+        assert block is not None
+        reference = TfidfVectorizer(
+            analyzer="char",
+            ngram_range=(1, block.ngram_max),
+            sublinear_tf=True,
+            vocabulary=block.vocabulary(),
+            dtype=np.float32,
+        )
+        reference.idf_ = block.idf
+        np.testing.assert_allclose(
+            block.transform(texts).toarray(), reference.transform(texts).toarray(), atol=1e-6
+        )
+    assert training.key_gram(training.gram_key("噪音扰")) == "噪音扰"
+    assert training.gram_key("a") < training.gram_key("\x00a") < training.gram_key("\x00\x00a")
 
 
 def test_masked_and_real_place_names_get_the_same_answer(model_dir: Path) -> None:
@@ -213,3 +240,13 @@ def test_record_feedback_refuses_an_unknown_category(db: Any) -> None:
     with pytest.raises(JiayuanError, match="不是一级分类"):
         record_feedback(title="t", body="b", category="不存在的分类")
     assert not RoutingFeedback.objects.exists()
+
+
+def test_an_artefact_of_the_old_format_counts_as_missing(model_dir: Path) -> None:
+    import joblib
+
+    model = training.load(model_dir)
+    model.__dict__.pop("text_block")  # what a pickled first-format model looks like
+    joblib.dump(model, model_dir / training.MODEL_FILE)
+    with pytest.raises(training.ModelMissing, match="格式已过期"):
+        training.load(model_dir)

@@ -45,7 +45,7 @@ class Command(BaseCommand):
     def do_train(self, options: dict[str, Any]) -> None:
         directory = classifier.model_dir()
         meta = training.read_meta(directory)
-        if options["if_missing"] and (directory / training.MODEL_FILE).exists():
+        if options["if_missing"] and _loadable(directory):
             version = meta["version"] if meta else "?"
             self.stdout.write(f"分类模型已存在（版本 {version}），跳过训练。")
             return
@@ -120,3 +120,14 @@ class Command(BaseCommand):
             f"Brier {cal['brier']:.4f}，ECE {cal['ece']:.4f}；"
             f"建议阈值 {model.meta['recommended_threshold']:.2f}"
         )
+
+
+def _loadable(directory: Any) -> bool:
+    """An artefact exists and is of the current format (an outdated one is trained again)."""
+    if not (directory / training.MODEL_FILE).exists():
+        return False
+    try:
+        training.load(directory)
+    except JiayuanError:
+        return False
+    return True
