@@ -41,9 +41,17 @@ def measure(
     if Ticket.objects.count() < tickets:
         built = build(engine=engine, tickets=tickets, years=years, seed=seed)
         built["reused"] = False
+    from django.db import connection
     from django.utils import timezone
 
     from jiayuan.regions.models import Region
+    from jiayuan.stats.services import STATS_MODELS
+
+    # Planner statistics for rollup tables a migration has just filled (autovacuum would get
+    # there, but not before the first timed calls).
+    with connection.cursor() as cursor:
+        for model in STATS_MODELS:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     from jiayuan.stats import selectors
     from jiayuan.tickets import measures
 
