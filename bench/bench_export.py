@@ -100,7 +100,9 @@ def measure(*, rows: int, source: str, tickets: int) -> dict[str, Any]:
             note = f"only {available:,} tickets in the database"
             rows = available
         produced = ticket_rows(
-            Ticket.objects.select_related("category", "grid", "owner_region").order_by("pk")[:rows]
+            Ticket.objects.select_related("category__parent", "grid", "owner_region").order_by(
+                "pk"
+            )[:rows]
         )
     else:
         produced = synthetic_rows(rows)

@@ -198,7 +198,7 @@ def current_tickets(
         Ticket.objects.visible_to(user)
         .filter(where)
         .filter(_kind_q(kind, now))
-        .select_related("category", "grid", "owner_region")
+        .select_related("category__parent", "grid", "owner_region")
         .order_by("resolve_due", "id")
     )
 

@@ -340,3 +340,25 @@ def test_a_long_department_ranking_shows_its_two_ends():
     )
     assert [rank for rank, _ in board.department_rows] == [*range(1, 11), *range(16, 26)]
     assert board.departments_hidden == 5
+
+
+def test_a_list_export_reads_a_fixed_number_of_queries(
+    world, rolled, login, django_assert_max_num_queries
+):
+    for i in range(5):
+        ticket_create(
+            channel="web",
+            title=f"诉求{i}",
+            description="内容",
+            building=world.buildings["a1_1"],
+            reporter_phone="13900000002",
+            category=Category.objects.get(code="noise"),
+            created_at=dt.datetime(2026, 11, 27, 9, tzinfo=SH),
+        )
+    with time_machine.travel(AFTER_WEEK, tick=False):
+        client = login("command_center")
+        url = f"/stats/region/{world.r('city').pk}/export/overdue.xlsx"
+        with django_assert_max_num_queries(12):
+            rows = sheet(client.get(url))
+    assert len(rows) == 1 + 8  # the five, T5, the Friday's and the one of the week's end
+    assert rows[1][6] in ("环境保护/噪音扰民", "城乡建设/物业管理")
