@@ -208,8 +208,14 @@ class Ticket(models.Model):
         verbose_name_plural = verbose_name
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["grid_path", "created_at"], name="ticket_grid_path"),
-            models.Index(fields=["owner_path", "created_at"], name="ticket_owner_path"),
+            # The scope's two path ranges, with the state inside the index: an inbox count over
+            # a street's open tickets checks the state without reading each row.
+            models.Index(
+                fields=["grid_path", "state", "created_at"], name="ticket_grid_path_state"
+            ),
+            models.Index(
+                fields=["owner_path", "state", "created_at"], name="ticket_owner_path_state"
+            ),
             models.Index(fields=["owner_user", "state"], name="ticket_owner_user_state"),
             models.Index(fields=["owner_region", "state"], name="ticket_owner_state"),
             models.Index(fields=["state", "resolve_due"], name="ticket_state_due"),

@@ -12,10 +12,11 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from jiayuan.core.errors import JiayuanError, NotFound
+from jiayuan.core.memo import Memo
 from jiayuan.regions.choices import Level as RegionLevel
 from jiayuan.regions.models import Building, Region
 from jiayuan.staff.choices import Role
@@ -332,6 +333,39 @@ def _capped_count(qs: QuerySet[Ticket]) -> int:
     return qs.order_by()[: COUNT_CAP + 1].count()
 
 
+def tab_counts(base: QuerySet[Ticket], user: Any, now: dt.datetime) -> dict[str, int]:
+    """The (capped) count of every tab over ``base``.
+
+    Every tab is a subset of the open tickets (the 全部 tab). When at most ``COUNT_CAP`` open
+    tickets are in view — a grid, a community, a street — one query reads them once and counts
+    every tab over them (conditional aggregates). Over a wider view (a district, the city) each
+    tab is counted on its own, each stopping at ``COUNT_CAP + 1`` rows along its own index."""
+    if _wide_view(user):
+        return {t.key: _capped_count(base.filter(_tab_q(user, t.key, now))) for t in TABS}
+    aggregates = {
+        t.key: Count("pk", filter=_tab_q(user, t.key, now)) for t in TABS if t.key != "all"
+    }
+    window = base.filter(_tab_q(user, "all", now)).order_by().values("pk")[: COUNT_CAP + 1]
+    counts = Ticket.objects.filter(pk__in=window).aggregate(all=Count("pk"), **aggregates)
+    if counts["all"] > COUNT_CAP:  # a busy street: count each tab along its own index
+        return {t.key: _capped_count(base.filter(_tab_q(user, t.key, now))) for t in TABS}
+    return {k: int(v) for k, v in counts.items()}
+
+
+WIDE_LEVELS = {RegionLevel.CITY, RegionLevel.DISTRICT}
+
+
+def _wide_view(user: Any) -> bool:
+    """A post over a district or the whole city (or an administrator) sees far more than
+    ``COUNT_CAP`` open tickets: counting each tab alone is cheaper than reading a window."""
+    posts = active_posts(user)
+    return bool(
+        user.is_superuser
+        or not posts
+        or any(p.region is None or p.region.level in WIDE_LEVELS for p in posts)
+    )
+
+
 def inbox(
     user: Any,
     *,
@@ -349,12 +383,15 @@ def inbox(
     now = now or timezone.now()
     filters = filters or Filters()
     base = filters.apply(Ticket.objects.visible_to(user))
-    counts = {t.key: _capped_count(base.filter(_tab_q(user, t.key, now))) for t in TABS}
+    counts = tab_counts(base, user, now)
     page = max(1, page)
     start = (page - 1) * PAGE_SIZE
     rows = list(
         base.filter(_tab_q(user, tab, now))
         .select_related("category", "owner_region", "grid", "owner_user")
+        # The list shows names, not shapes: decoding two GeoJSON boundaries per row cost more
+        # than the rest of the page.
+        .defer("description", "attributes", "owner_region__boundary", "grid__boundary")
         .order_by("-created_at", "-id")[start : start + PAGE_SIZE + 1]
     )
     return InboxPage(
@@ -414,8 +451,15 @@ def category_choices() -> list[tuple[Any, Any]]:
     return [(name, children) for name, children in groups.values() if children]
 
 
+_first_levels: Memo[list[Category]] = Memo("first-level-categories", max_age=60.0, watch=[Category])
+
+
 def first_level_categories() -> list[Category]:
-    return list(Category.objects.filter(parent__isnull=True, is_active=True).order_by("sort"))
+    """The inbox filter's categories: memoised per process (every inbox page shows them)."""
+    return _first_levels.get(
+        "all",
+        lambda: list(Category.objects.filter(parent__isnull=True, is_active=True).order_by("sort")),
+    )
 
 
 def _grouped_regions(regions: list[Region]) -> list[tuple[Any, Any]]:

@@ -384,6 +384,27 @@ def test_overdue_supervised_and_returned_tabs(world, tickets):
     assert accept.state == AssignmentState.RETURNED
 
 
+def test_tab_counts_read_once_equal_counting_each_tab(world, tickets, monkeypatch):
+    """Narrow views count every tab in one aggregate over the open tickets in view; wide views
+    and busy narrow ones count tab by tab. Both give the rows' numbers."""
+    street, sec = world.users["street_officer"], world.users["community_secretary"]
+    transition(tickets["t1"], "supervise", actor=street, days=2, note="请尽快处理")
+    transition(
+        tickets["t6"], "return", actor=world.users["department_officer"], reason="非本部门职责"
+    )
+    later = timezone.now() + dt.timedelta(days=30)
+    for user in (world.users["grid_worker"], sec, street, world.users["command_center"]):
+        page = selectors.inbox(user, now=later)
+        expected = {t.key: len(tab_set(user, t.key, now=later)) for t in selectors.TABS}
+        assert page.counts == expected, user
+    assert selectors.inbox(sec, now=later).counts["returned"] == 1
+    # A street with more open tickets than the cap: each tab on its own, capped.
+    monkeypatch.setattr(selectors, "COUNT_CAP", 2)
+    counts = selectors.inbox(street, now=later).counts
+    assert counts["all"] == 3 and counts["overdue"] == 3 and counts["supervised"] == 1
+    assert selectors.inbox(street, now=later).count_label("all") == "2+"
+
+
 def test_department_mine_tab_lists_accepted_assignments(world, tickets):
     officer = world.users["department_officer"]
     transition(tickets["t6"], "dept_accept", actor=officer)
