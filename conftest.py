@@ -71,10 +71,11 @@ def _no_trained_model(settings: Any, tmp_path_factory: Any) -> None:
     """The category model ``make demo`` trains into var/routing must not change what tests see:
     without a model, intake routes as it did before classification (tests that need a model
     point the setting at their own)."""
-    from jiayuan.routing import classifier
+    from jiayuan.routing import classifier, dispatch
 
     settings.JIAYUAN_ROUTING_MODEL_DIR = tmp_path_factory.getbasetemp() / "no-routing-model"
     classifier.reset_model_cache()
+    dispatch.forget_missing_model()
 
 
 @pytest.fixture(autouse=True)

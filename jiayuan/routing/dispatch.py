@@ -73,6 +73,13 @@ class Classification:
 
 
 NO_CLASSIFICATION = Classification([], False, "")
+MISSING_RECHECK = 60.0
+_missing: dict[str, float] = {"until": 0.0}
+
+
+def forget_missing_model() -> None:
+    """Look for the model again at the next ticket (after training it; tests)."""
+    _missing["until"] = 0.0
 
 
 def classify(title: str, body: str) -> Classification | None:
@@ -81,12 +88,22 @@ def classify(title: str, body: str) -> Classification | None:
     clf = _classifier()
     if clf is None:
         return None
+    if time.monotonic() < _missing["until"]:
+        return None  # no model a moment ago: look again after MISSING_RECHECK seconds
     try:
         found = clf.classify(title, body)
         confident = bool(clf.should_auto_route(found))
         version = str(clf.model_version())
-    except Exception:  # a missing or broken model must not lose a resident's request
-        logger.warning("routing: classifier unavailable, routing without it", exc_info=True)
+    except Exception as exc:  # a missing or broken model must not lose a resident's request
+        from jiayuan.routing.training import ModelMissing
+
+        if isinstance(exc, ModelMissing):
+            # Expected before `jiayuan route train`: say so once a while, without a traceback
+            # on every ticket (which cost intake more than the ticket itself).
+            _missing["until"] = time.monotonic() + MISSING_RECHECK
+            logger.warning("routing: %s; routing without the classifier", exc)
+        else:
+            logger.warning("routing: classifier failed, routing without it", exc_info=True)
         return None
     suggestions = [
         {"category": s.category, "probability": round(float(s.probability), 4)} for s in found[:3]

@@ -248,3 +248,26 @@ def test_the_department_of_an_auto_dispatched_ticket_is_told(
     assert notify_ticket_event(ticket_id=ticket.pk, seq=1) == 1
     (told,) = Notification.objects.filter(ticket=ticket)
     assert (told.recipient, told.kind) == (world.users["department_officer"], Kind.DISPATCHED)
+
+
+def test_a_missing_model_is_looked_for_once_a_minute_not_on_every_ticket(
+    world: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    from jiayuan.routing import classifier, dispatch
+
+    calls = {"n": 0}
+    real = classifier.current_model
+
+    def counting() -> Any:
+        calls["n"] += 1
+        return real()
+
+    monkeypatch.setattr(classifier, "current_model", counting)
+    for _ in range(3):
+        assert dispatch.classify("楼道灯不亮", "三单元楼道灯坏了") is None
+    assert calls["n"] == 1
+    assert sum("routing without the classifier" in r.getMessage() for r in caplog.records) == 1
+    assert not any(r.exc_info for r in caplog.records if r.name == "jiayuan.routing.dispatch")
+    dispatch.forget_missing_model()
+    assert dispatch.classify("楼道灯不亮", "三单元楼道灯坏了") is None
+    assert calls["n"] == 2
