@@ -168,9 +168,7 @@ STORAGES = {
     },
 }
 # The category classifier's artefact (``jiayuan route train`` writes it; see docs/routing.md).
-JIAYUAN_ROUTING_MODEL_DIR = Path(
-    os.environ.get("JIAYUAN_ROUTING_MODEL_DIR", VAR_DIR / "routing")
-)
+JIAYUAN_ROUTING_MODEL_DIR = Path(os.environ.get("JIAYUAN_ROUTING_MODEL_DIR", VAR_DIR / "routing"))
 MEDIA_ROOT = Path(os.environ.get("JIAYUAN_MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
