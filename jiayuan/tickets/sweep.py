@@ -162,8 +162,7 @@ def _batches(
     makes SQLite find and sort every open ticket again for each batch (it picks the state
     index), which made 100,000 tickets cost five times 20,000."""
     last = 0
-    by_id = qs.model.objects.all()
-    by_id.query.select_related = qs.query.select_related
+    by_id = _by_id(qs)
     while True:
         ids = list(qs.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:ID_PAGE])
         if not ids:
@@ -176,11 +175,16 @@ def _batches(
         last = ids[-1]
 
 
+def _by_id(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """All tickets, with ``qs``'s related rows, to be narrowed by id alone (see ``_batches``)."""
+    by_id = qs.model.objects.all()
+    by_id.query.select_related = qs.query.select_related
+    return by_id
+
+
 def by_ids(qs: QuerySet[Ticket], tickets: list[Ticket]) -> list[Ticket]:
     """The same tickets read afresh (by id alone, see ``_batches``)."""
-    fresh = qs.model.objects.filter(pk__in=[t.pk for t in tickets]).order_by("pk")
-    fresh.query.select_related = qs.query.select_related
-    return list(fresh)
+    return list(_by_id(qs).filter(pk__in=[t.pk for t in tickets]).order_by("pk"))
 
 
 class _Policies:
@@ -433,10 +437,11 @@ def _overdue(
     mark: int,
     result: SweepResult,
 ) -> None:
-    """Apply the policy's auto action for a claimed overdue deadline."""
-    action = policy.auto_action
+    """Apply the policy's auto action for a claimed overdue deadline, one ticket at a time
+    (the fallback path; ``_overdue_actions`` decides, as in the batch path)."""
+    actions = _overdue_actions(ticket, policy)
     try:
-        if phase == 2 or action == SlaPolicy.AutoAction.NONE:
+        if not actions:
             # A missed supervision deadline (or a notify-only policy) is told, not re-supervised.
             notify_users(
                 ticket=ticket,
@@ -447,19 +452,13 @@ def _overdue(
                 key=f"overdue:{ticket.pk}:{mark}",
                 now=now,
             )
-        elif (
-            action == SlaPolicy.AutoAction.CALL_UP
-            and ticket.state == State.IN_PROGRESS
-            and ticket.level in CALL_UP_LEVELS
-        ):
+        for i, (action, data) in enumerate(actions):
             try:
-                transition(ticket, "call_up", system=True, now=now, note=CALL_UP_NOTE)
-            except InvalidTransition:  # no rung above: supervise instead
-                transition(ticket, "supervise", system=True, now=now, days=1, note=SUPERVISE_NOTE)
-        else:
-            # "supervise", and "call_up" where the table has no call-up (not yet accepted, with
-            # departments, at the top of the ladder).
-            transition(ticket, "supervise", system=True, now=now, days=1, note=SUPERVISE_NOTE)
+                transition(ticket, action, system=True, now=now, **data)
+                break
+            except InvalidTransition:  # e.g. no rung above: the next action (supervise)
+                if i == len(actions) - 1:
+                    raise
     except (Conflict, InvalidTransition) as exc:
         result.conflicts += 1
         logger.info("sla sweep: ticket %s changed meanwhile (%s)", ticket.pk, exc)
