@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models.signals import post_delete, post_save
-
+from jiayuan.core.memo import Memo
 from jiayuan.regions.choices import Level as RegionLevel
 from jiayuan.regions.models import Building, Household, Region
+from jiayuan.routing import tree
 from jiayuan.routing.locate import Location, locate
 from jiayuan.routing.models_dispatch import HandlerLevel, TicketRouting
 from jiayuan.routing.rules import ResolvedRule, rule_for
@@ -148,27 +147,22 @@ def classify_many(
 # --- first-level categories by name (a handful of rows, read on every intake) --------------------
 
 
-class _Categories:
-    lock = threading.Lock()
-    by_name: dict[str, Category] | None = None
+# Read on every intake; a handful of rows (see jiayuan.core.memo).
+_categories: Memo[dict[str, Category]] = Memo(
+    "routing-first-level-categories", max_age=300.0, watch=[Category]
+)
 
 
 def _drop_categories(**kwargs: Any) -> None:
-    with _Categories.lock:
-        _Categories.by_name = None
+    _categories.invalidate()
 
 
-post_save.connect(_drop_categories, sender=Category, dispatch_uid="routing_cat_save", weak=False)
-post_delete.connect(_drop_categories, sender=Category, dispatch_uid="routing_cat_del", weak=False)
+def _load_categories() -> dict[str, Category]:
+    return {c.name: c for c in Category.objects.filter(parent__isnull=True, is_active=True)}
 
 
 def first_level_category(name: str) -> Category | None:
-    with _Categories.lock:
-        if _Categories.by_name is None:
-            _Categories.by_name = {
-                c.name: c for c in Category.objects.filter(parent__isnull=True, is_active=True)
-            }
-        return _Categories.by_name.get(name)
+    return _categories.get("by-name", _load_categories).get(name)
 
 
 # --- the decision -----------------------------------------------------------------------------
@@ -216,42 +210,13 @@ class Decision:
         return data
 
 
-class _Chains:
-    """Each grid's ancestors by level, kept per process (a few thousand grids; read on every
-    intake). Dropped when a Region is saved or deleted here, and every ``MAX_AGE`` seconds."""
-
-    lock = threading.Lock()
-    by_grid: dict[int, dict[str, Region]] = {}
-    loaded_at = 0.0
-    MAX_AGE = 300.0
-
-
 def _drop_chains(**kwargs: Any) -> None:
-    with _Chains.lock:
-        _Chains.by_grid = {}
-
-
-post_save.connect(_drop_chains, sender=Region, dispatch_uid="routing_chain_save", weak=False)
-post_delete.connect(_drop_chains, sender=Region, dispatch_uid="routing_chain_del", weak=False)
+    tree.invalidate()
 
 
 def _chain(grid: Region) -> dict[str, Region]:
-    """The grid and its ancestors by level (one indexed query the first time)."""
-    now = time.monotonic()
-    with _Chains.lock:
-        if now - _Chains.loaded_at > _Chains.MAX_AGE:
-            _Chains.by_grid, _Chains.loaded_at = {}, now
-        found = _Chains.by_grid.get(grid.pk)
-    if found is not None and found[grid.level].path == grid.path:
-        return found
-    codes = grid.ancestor_codes()
-    by_level: dict[str, Region] = {}
-    for region in Region.objects.filter(code__in=codes).defer("boundary"):
-        by_level[region.level] = region
-    by_level[grid.level] = grid
-    with _Chains.lock:
-        _Chains.by_grid[grid.pk] = by_level
-    return by_level
+    """The grid and its ancestors by level (from the per-process region tree: no query)."""
+    return tree.chain(grid)
 
 
 def _nearest_first(chain: dict[str, Region]) -> list[Region]:

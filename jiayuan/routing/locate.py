@@ -19,14 +19,13 @@ seconds (bulk imports send no signals).
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 import secrets
 import threading
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,6 +39,7 @@ from jiayuan.core.scoping import PATH_SEP
 from jiayuan.open311.locate import locate_grid
 from jiayuan.regions.choices import Level as RegionLevel
 from jiayuan.regions.models import Building, Estate, Household, Region
+from jiayuan.routing import tree
 from jiayuan.routing.models_dispatch import LocateMethod
 
 GENERATION_KEY = "routing:address-index:generation"
@@ -91,7 +91,7 @@ def locate(
         building = building or household.building
         method = LocateMethod.HOUSEHOLD
     if building is not None:
-        return Location(building.grid, method, 1.0, building.pk, building.estate_id)
+        return Location(_building_grid(building), method, 1.0, building.pk, building.estate_id)
     if grid is not None:
         return Location(grid, LocateMethod.GIVEN, 1.0)
     if lng is not None and lat is not None:
@@ -103,6 +103,13 @@ def locate(
     if address:
         return locate_address(address)
     return NOT_LOCATED
+
+
+def _building_grid(building: Building) -> Region | None:
+    """The building's grid: the one it holds when loaded with it, else the region tree's."""
+    if Building.grid.is_cached(building):
+        return building.grid
+    return tree.region(building.grid_id) or building.grid
 
 
 # --- address matching ---------------------------------------------------------------------------
@@ -149,7 +156,6 @@ class _AddressIndex:
     fingerprint: tuple[Any, ...]
     generation: Any
     built_at: float
-    grids: dict[int, Region] = field(default_factory=dict)
 
 
 _index: _AddressIndex | None = None
@@ -341,15 +347,8 @@ def match_address(address: str, *, limit: int = CANDIDATES) -> list[AddressMatch
 
 
 def _grid(grid_id: int) -> Region | None:
-    """The grid of a match, kept with the index (a copy: callers may set attributes on it)."""
-    index = _current()
-    grid = index.grids.get(grid_id)
-    if grid is None:
-        grid = Region.objects.defer("boundary").filter(pk=grid_id).first()
-        if grid is None:
-            return None
-        index.grids[grid_id] = grid
-    return copy.copy(grid)
+    """The grid of a match (from the per-process region tree; a copy)."""
+    return tree.region(grid_id)
 
 
 def locate_address(address: str) -> Location:

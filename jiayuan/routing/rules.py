@@ -1,24 +1,24 @@
 """Who (派单规则): which level — and for a department, which departments — handles a ticket of a
 category at a place. Rules are rows (``DispatchRule``), resolved up both trees like SLA policies.
 
-The active rules are read once per process and kept for ``CACHE_SECONDS``; saving or deleting a
-rule in this process drops them at once.
+The active rules are read once per process and kept for ``CACHE_SECONDS`` (a
+``jiayuan.core.memo.Memo``); saving or deleting a rule drops them at once in this process and,
+through the shared cache, in the others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed
 from django.utils import timezone
 
 from jiayuan.core.errors import JiayuanError
+from jiayuan.core.memo import Memo
 from jiayuan.core.scoping import PATH_SEP, scope_for
 from jiayuan.regions.models import Region
 from jiayuan.routing.models_dispatch import DispatchRule, HandlerLevel
@@ -41,42 +41,40 @@ class ResolvedRule:
     co_ids: tuple[int, ...]
 
 
-class _Cache:
-    lock = threading.Lock()
-    rules: dict[tuple[int | None, int | None], ResolvedRule] | None = None
-    loaded_at = 0.0
+Rules = dict[tuple[int | None, int | None], ResolvedRule]
+
+# Read on every intake (see jiayuan.core.memo): dropped when a rule or its co-handling
+# departments change here, when another process changes one, and after CACHE_SECONDS.
+_memo: Memo[Rules] = Memo("routing-dispatch-rules", max_age=CACHE_SECONDS, watch=[DispatchRule])
 
 
 def reload() -> None:
-    """Forget the cached rules (after an edit in this process; tests)."""
-    with _Cache.lock:
-        _Cache.rules = None
+    """Forget the cached rules, here and in the other processes (after an edit; tests)."""
+    _memo.invalidate()
 
 
-def _rules() -> dict[tuple[int | None, int | None], ResolvedRule]:
-    with _Cache.lock:
-        if _Cache.rules is None or time.monotonic() - _Cache.loaded_at > CACHE_SECONDS:
-            co: dict[int, list[int]] = {}
-            for rule_id, dept_id in DispatchRule.co.through.objects.values_list(
-                "dispatchrule_id", "department_id"
-            ):
-                co.setdefault(rule_id, []).append(dept_id)
-            _Cache.rules = {
-                (r.region_id, r.category_id): ResolvedRule(
-                    r.pk, r.name, r.level, r.lead_id, tuple(sorted(co.get(r.pk, [])))
-                )
-                for r in DispatchRule.objects.filter(is_active=True)
-            }
-            _Cache.loaded_at = time.monotonic()
-        return _Cache.rules
+def _load() -> Rules:
+    co: dict[int, list[int]] = {}
+    for rule_id, dept_id in DispatchRule.co.through.objects.values_list(
+        "dispatchrule_id", "department_id"
+    ):
+        co.setdefault(rule_id, []).append(dept_id)
+    return {
+        (r.region_id, r.category_id): ResolvedRule(
+            r.pk, r.name, r.level, r.lead_id, tuple(sorted(co.get(r.pk, [])))
+        )
+        for r in DispatchRule.objects.filter(is_active=True)
+    }
+
+
+def _rules() -> Rules:
+    return _memo.get("active", _load)
 
 
 def _changed(**kwargs: Any) -> None:
     reload()
 
 
-post_save.connect(_changed, sender=DispatchRule, dispatch_uid="routing_rules_save", weak=False)
-post_delete.connect(_changed, sender=DispatchRule, dispatch_uid="routing_rules_delete", weak=False)
 m2m_changed.connect(
     _changed, sender=DispatchRule.co.through, dispatch_uid="routing_rules_co", weak=False
 )

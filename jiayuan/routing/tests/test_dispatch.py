@@ -199,6 +199,55 @@ def test_routing_reads_few_rows(
         decide(title="t", description="d", lng=121.425, lat=37.545)
 
 
+def test_a_renamed_community_is_routed_to_at_once(world: Any, fake_classifier: Any) -> None:
+    from jiayuan.routing.dispatch import decide
+
+    DispatchRule.objects.create(
+        name="社区城建", region=world.r("comm_a1"), category=None, level="community"
+    )
+    building = world.buildings["a1_1"]
+    assert decide(title="t", description="d", building=building).owner == world.r("comm_a1")
+    community = world.r("comm_a1")
+    community.name = "友谊新社区"
+    community.save()  # the region tree kept by routing is dropped
+    owner = decide(title="t", description="d", building=building).owner
+    assert owner is not None and (owner.pk, owner.name) == (community.pk, "友谊新社区")
+
+
+def test_another_processs_region_edit_is_seen(world: Any, fake_classifier: Any) -> None:
+    from django.core.cache import cache
+
+    from jiayuan.regions.models import Region
+    from jiayuan.routing import tree
+    from jiayuan.routing.dispatch import decide
+
+    def owner_name() -> str:
+        owner = decide(title="t", description="d", building=world.buildings["a1_1"]).owner
+        assert owner is not None and owner.pk == world.r("street_a").pk
+        return owner.name
+
+    DispatchRule.objects.create(name="街道", region=None, category=None, level="street")
+    name = owner_name()
+    Region.objects.filter(pk=world.r("street_a").pk).update(name="改名街道")  # no signal here
+    assert owner_name() == name
+    cache.set(tree._memo.generation_key, "moved by another process")
+    assert owner_name() == "改名街道"
+
+
+def test_a_building_without_its_grid_loaded_is_located_without_a_query(
+    world: Any, django_assert_num_queries: Any
+) -> None:
+    from jiayuan.regions.models import Building
+    from jiayuan.routing import tree
+    from jiayuan.routing.locate import locate
+
+    tree.current()  # warm the region tree
+    building = Building.objects.get(pk=world.buildings["a2_1"].pk)
+    with django_assert_num_queries(0):
+        found = locate(building=building)
+    assert found.grid == world.r("grid_a2_1")
+
+
 def test_a_batch_is_routed_as_one_by_one(world: Any, settings: Any, tmp_path: Any) -> None:
     from jiayuan.routing import classifier
     from jiayuan.routing.dispatch import decide, decide_many

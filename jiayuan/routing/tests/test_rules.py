@@ -100,6 +100,28 @@ def test_rules_are_cached_and_a_save_drops_the_cache(
     assert resolve(ladder, "grid_a1_1", cat("property")) == "renamed"
 
 
+def test_a_change_of_co_handling_departments_drops_the_cache(world: Any) -> None:
+    r = rule("违建", level="department", lead=world.departments["housing"])
+    found = rules.rule_for(category_id=None, category_parent_id=None, region_ids=[])
+    assert found is not None and found.co_ids == ()
+    co = Department.objects.create(
+        code="cg", name="芝罘区综合行政执法局", short_name="城管", region=world.r("district")
+    )
+    r.co.add(co)  # m2m_changed, no post_save
+    found = rules.rule_for(category_id=None, category_parent_id=None, region_ids=[])
+    assert found is not None and found.co_ids == (co.pk,)
+
+
+def test_another_processs_rule_edit_is_seen(ladder: Any) -> None:
+    from django.core.cache import cache
+
+    assert resolve(ladder, "grid_a1_1", cat("property")) == "community A1 property"
+    DispatchRule.objects.filter(name="community A1 property").update(name="edited elsewhere")
+    assert resolve(ladder, "grid_a1_1", cat("property")) == "community A1 property"
+    cache.set(rules._memo.generation_key, "moved by another process")
+    assert resolve(ladder, "grid_a1_1", cat("property")) == "edited elsewhere"
+
+
 # --- the command centre's writes ----------------------------------------------------------------
 
 
