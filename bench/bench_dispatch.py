@@ -10,10 +10,15 @@ is the artefact at ``JIAYUAN_ROUTING_MODEL_DIR``; when there is none, one is tra
 
 Per ticket (``--samples`` of them, after warm-up): ``dispatch.decide()`` as intake calls it,
 for a mix of 40% points, 30% addresses (exact, district + estate + building with Chinese
-numerals, estate + building alone, unknown), 20% buildings, 10% points on no grid. The process
-is pinned to one CPU and BLAS to one thread. Then ``--tickets`` (default 65,000, a day of
-Beijing's 12345) routed in one batch with ``dispatch.decide_many``. Also: index build times,
-memory (RSS) added by the model and the address index, and the duplicate text measure.
+numerals, estate + building alone, unknown), 20% buildings, 10% points on no grid — wall time
+and the process's CPU time (``time.process_time``) of each, with the load average before and
+after (the machine may be shared). The process is pinned to one CPU and BLAS to one thread.
+Then ``--tickets`` (default 65,000, a day of Beijing's 12345) other tickets of the same mix
+routed in one batch with ``dispatch.decide_many`` (``--processes``: classifier workers, on
+every CPU; one: the batch too is pinned). Also: each cache's build time and the memory it keeps
+(tracemalloc: Python and numpy allocations still held after loading; and RSS growth) — the
+classifier model, the address index, the grid index, the region tree — and the duplicate text
+measure.
 
     python bench/bench_dispatch.py
     python bench/bench_dispatch.py --buildings 10000 --tickets 20000 --samples 2000
@@ -58,6 +63,26 @@ def stats_ms(samples: list[float]) -> dict[str, float]:
         "p99_ms": round(percentile(samples, 0.99), 3),
         "mean_ms": round(statistics.fmean(samples), 3),
     }
+
+
+def loaded(load: Any) -> tuple[Any, float, dict[str, float]]:
+    """``load()``'s result, its seconds, and the memory it kept: Python and numpy allocations
+    still held afterwards (tracemalloc) and the process's RSS growth."""
+    import tracemalloc
+
+    rss = rss_mb()
+    tracemalloc.start()
+    start = time.perf_counter()
+    value = load()
+    seconds = time.perf_counter() - start
+    kept, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    memory = {
+        "kept_mb": round(kept / 2**20, 1),
+        "peak_while_loading_mb": round(peak / 2**20, 1),
+        "rss_added_mb": round(rss_mb() - rss, 1),
+    }
+    return value, seconds, memory
 
 
 def cn_number(n: int) -> str:
@@ -313,8 +338,9 @@ def _separation(ps: list[float], ns: list[float], threshold: float | None) -> di
 def measure(
     *, buildings: int, tickets: int, n_samples: int, seed: int, processes: int
 ) -> dict[str, Any]:
-    if hasattr(os, "sched_setaffinity") and processes == 1:
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else set()
+    if cpus:
+        os.sched_setaffinity(0, {sorted(cpus)[0]})
     model_dir = os.environ.setdefault("JIAYUAN_ROUTING_MODEL_DIR", str(BENCH_VAR / "routing-model"))
     use_database("sqlite", "jiayuan_bench_dispatch", fresh=True)
     setup_django()
@@ -329,7 +355,7 @@ def measure(
     connection_created.connect(embedded_pragmas)
     connection.close()
 
-    from jiayuan.routing import classifier, dispatch, locate, training
+    from jiayuan.routing import classifier, dispatch, locate, training, tree
     from jiayuan.routing.rules import rule_for
 
     rng = random.Random(seed)
@@ -343,7 +369,7 @@ def measure(
             "buildings": buildings,
             "demo_build_seconds": world["demo_seconds"],
         },
-        "one_core": hasattr(os, "sched_setaffinity") and processes == 1,
+        "one_core_per_ticket": bool(cpus),
         "load_average_at_start": list(os.getloadavg()),
     }
 
@@ -354,33 +380,33 @@ def measure(
         start = time.perf_counter()
         train_and_save(directory=model_dir)
         trained_s = round(time.perf_counter() - start, 1)
-    before = rss_mb()
-    start = time.perf_counter()
-    model = classifier.current_model()
-    load_s = time.perf_counter() - start
-    after_model = rss_mb()
-    start = time.perf_counter()
-    locate.match_address("芝罘区南大街1号")
-    address_index_s = time.perf_counter() - start
-    after_index = rss_mb()
-    start = time.perf_counter()
-    locate.locate_grid(121.4, 37.54)
-    grid_index_s = time.perf_counter() - start
+    classifier.reset_model_cache()  # measured from the artefact, as a fresh process loads it
+    import gc
+
+    gc.collect()
+    model, load_s, model_mem = loaded(classifier.current_model)
+    _, address_index_s, address_mem = loaded(lambda: locate.match_address("芝罘区南大街1号"))
+    _, grid_index_s, grid_mem = loaded(lambda: locate.locate_grid(121.4, 37.54))
+    _, region_tree_s, tree_mem = loaded(tree.current)
     result["model"] = {
         "version": model.version,
         "load_seconds": round(load_s, 2),
-        "rss_added_mb": round(after_model - before, 1),
+        **model_mem,
         "trained_now_seconds": trained_s,
     }
     result["indexes"] = {
         "address_index_build_seconds": round(address_index_s, 2),
-        "address_index_rss_added_mb": round(after_index - after_model, 1),
+        "address_index": address_mem,
         "address_strings": len(locate._current().texts),
         "grid_index_build_seconds": round(grid_index_s, 2),
-        "rss_mb": after_index,
+        "grid_index": grid_mem,
+        "region_tree_build_seconds": round(region_tree_s, 2),
+        "region_tree": tree_mem,
+        "rss_mb": rss_mb(),
     }
 
     cases = samples(n_samples, world, texts, rng)
+    load_before = os.getloadavg()
     for _, item, _ in cases[:200]:  # warm-up: chains, categories, rules, thresholds
         dispatch.decide(**item)
     per_kind: dict[str, list[float]] = {}
@@ -418,6 +444,7 @@ def measure(
         parts["classify"].append((t2 - t1) * 1000)
         parts["rules"].append((t3 - t2) * 1000)
     result["per_ticket"] = {
+        "load_average_before_after": [list(load_before), list(os.getloadavg())],
         "all": stats_ms(all_ms),
         "all_cpu_time": stats_ms(cpu_ms),
         "by_input": {k: stats_ms(v) for k, v in sorted(per_kind.items())},
@@ -428,19 +455,31 @@ def measure(
         },
     }
 
-    batch_items = [dict(item) for _, item, _ in cases]
-    batch: list[dict[str, Any]] = []
-    for i in range(tickets):
-        item = dict(batch_items[i % len(batch_items)])
+    # A batch of tickets of its own (not the timed ones repeated: no place is met twice by
+    # design), each with the next labelled message.
+    batch = [item for _, item, _ in samples(tickets, world, texts, rng)]
+    for i, item in enumerate(batch):
         item["title"], item["description"] = texts[i % len(texts)]
-        batch.append(item)
+    if cpus and processes > 1:
+        os.sched_setaffinity(0, cpus)  # the workers share every CPU
+    load_before = os.getloadavg()
+    children = os.times()
     start, cpu_start = time.perf_counter(), time.process_time()
     decisions = dispatch.decide_many(batch, processes=processes)
+    workers = os.times()
     batch_s = time.perf_counter() - start
     result["batch"] = {
         "tickets": tickets,
         "processes": processes,
-        "cpu_seconds": round(time.process_time() - cpu_start, 1),
+        "load_average_before_after": [list(load_before), list(os.getloadavg())],
+        "cpu_seconds_this_process": round(time.process_time() - cpu_start, 1),
+        "cpu_seconds_worker_processes": round(
+            workers.children_user
+            + workers.children_system
+            - children.children_user
+            - children.children_system,
+            1,
+        ),
         "seconds": round(batch_s, 1),
         "tickets_per_second": round(tickets / batch_s),
         "auto_routed_share": round(sum(d.auto for d in decisions) / len(decisions), 3),

@@ -244,7 +244,11 @@ def decide(
     location = locate(
         building=building, household=household, grid=grid, lng=lng, lat=lat, address=address
     )
-    found = (classifier or classify)(title, description)
+    return _route(location, (classifier or classify)(title, description), category)
+
+
+def _route(location: Location, found: Classification | None, category: Category | None) -> Decision:
+    """The decision, once the ticket is located and its text classified."""
     classification = found or NO_CLASSIFICATION
     source: CategorySource = "given" if category is not None else ""
     if category is None and found is not None and found.confident:
@@ -304,38 +308,50 @@ def _apply(
     return Decision(location, category, source, classification, State.ASSIGNED, grid, None, rule)
 
 
-def _answer(found: Classification | None) -> Callable[[str, str], Classification | None]:
-    def answer(title: str, body: str) -> Classification | None:
-        return found
-
-    return answer
+_WHERE = ("building", "household", "grid", "lng", "lat", "address")
 
 
 def decide_many(
     items: Sequence[dict[str, Any]], *, chunk: int = 2000, processes: int = 1
 ) -> list[Decision]:
     """``decide`` for a batch (a hotline import, a day's backlog): each item holds ``decide``'s
-    keyword arguments; the texts are classified ``chunk`` at a time, by ``processes`` worker
-    processes when more than one (the TF-IDF step is most of the cost; the rest stays here)."""
+    keyword arguments. The texts are classified ``chunk`` at a time in one vectorised pass each
+    (one by one, each message would pay the model's set-up); with ``processes`` > 1, by that
+    many forked worker processes while this one locates the tickets, so the two overlap."""
+    for item in items:
+        unknown = set(item) - {"title", "description", "category", *_WHERE}
+        if unknown:
+            raise TypeError(f"decide_many: unexpected keys {sorted(unknown)}")
     chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
     texts = [[(i.get("title", ""), i.get("description", "")) for i in part] for part in chunks]
     probas: list[Any] = [None] * len(chunks)
     clf = _classifier()
+    pool, pending = None, None
     if processes > 1 and chunks and _override is None and hasattr(clf, "current_model"):
         import multiprocessing
 
         try:
             clf.current_model()  # loaded once, shared with the workers by the fork
-            with multiprocessing.get_context("fork").Pool(processes) as pool:
-                probas = pool.map(_proba, texts)
+            pool = multiprocessing.get_context("fork").Pool(processes)
+            pending = pool.map_async(_proba, texts)
         except Exception:
             logger.warning("routing: parallel classification failed", exc_info=True)
-            probas = [None] * len(chunks)
+    try:
+        locations = [locate(**{k: v for k, v in item.items() if k in _WHERE}) for item in items]
+        if pending is not None:
+            try:
+                probas = pending.get()
+            except Exception:  # classified here instead, by classify_many
+                logger.warning("routing: parallel classification failed", exc_info=True)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
     decisions: list[Decision] = []
     for part, pairs, proba in zip(chunks, texts, probas, strict=True):
         found = classify_many(pairs, proba=proba)
         for item, answer in zip(part, found, strict=True):
-            decisions.append(decide(**item, classifier=_answer(answer)))
+            decisions.append(_route(locations[len(decisions)], answer, item.get("category")))
     return decisions
 
 
