@@ -10,8 +10,9 @@ sync workers close connections anyway):
 - ``ceiling``: ``GET /healthz`` (one ``SELECT 1``);
 - ``open311``: ``POST /open311/v2/requests.json``, form-encoded, lat/long inside grid A1-1 (so
   the point-in-grid lookup runs), a unique ``Idempotency-Key`` per request;
-- ``api``: ``POST /api/v1/tickets`` as the grid worker (session + CSRF), JSON, on a building,
-  a unique ``Idempotency-Key`` per request;
+- ``api``: ``POST /api/v1/tickets`` as the grid worker with an API token
+  (``Authorization: Bearer``, as a program calls it: ``jiayuan api-token create``), JSON, on a
+  building, a unique ``Idempotency-Key`` per request;
 - ``open311_queued`` and ``api_queued``: the same requests through the intake queue (受理队列):
   an Open311 key marked *queued*, and ``Prefer: respond-async`` on the API. They answer with a
   token; the benchmark then times ``jiayuan tickets drain`` turning every queued submission into
@@ -31,7 +32,6 @@ import argparse
 import http.client
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -47,7 +47,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PG_SERVER, ROOT, percentile
 
 DB_NAME = "jiayuan_bench_intake"
-PASSWORD = "pass-1234-jiayuan"
 GRID_A1_1_POINT = {"lat": "37.5452", "long": "121.4031"}
 
 
@@ -100,6 +99,9 @@ def prepare(engine: str) -> None:
     world = build_world()
     _, raw = apikey_create(name="bench", channel_label="基准测试")
     _, queued = apikey_create(name="bench-queued", channel_label="基准测试（异步）", queued=True)
+    from jiayuan.core.tokens import token_create
+
+    _, api_token = token_create(username="grid_worker", name="基准测试")
     from django.db import connection
 
     print(
@@ -108,6 +110,7 @@ def prepare(engine: str) -> None:
                 "database": connection.settings_dict["NAME"],
                 "api_key": raw,
                 "queued_api_key": queued,
+                "api_token": api_token,
                 "building": world.buildings["a1_1"].code,
             }
         )
@@ -205,36 +208,6 @@ def request(
         conn.close()
 
 
-def cookie(set_cookie: str, name: str) -> str:
-    match = re.search(rf"(?:^|\n){name}=([^;]+)", set_cookie)
-    if not match:
-        raise SystemExit(f"no {name} cookie in {set_cookie!r}")
-    return match.group(1)
-
-
-def login(port: int, username: str) -> tuple[str, str]:
-    """Session and CSRF cookies for a user, through the real login form."""
-    _, headers, _ = request(port, "GET", "/login/")
-    csrf = cookie(headers["set-cookie"], "csrftoken")
-    form = urlencode({"username": username, "password": PASSWORD, "csrfmiddlewaretoken": csrf})
-    status, headers, _ = request(
-        port,
-        "POST",
-        "/login/",
-        form.encode(),
-        {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": f"csrftoken={csrf}",
-        },
-    )
-    if status != 302:
-        raise SystemExit(f"login as {username} answered {status}")
-    session = cookie(headers["set-cookie"], "sessionid")
-    if "csrftoken=" in headers["set-cookie"]:  # rotated at login
-        csrf = cookie(headers["set-cookie"], "csrftoken")
-    return session, csrf
-
-
 def run_target(
     port: int, make: Any, *, count: int, threads: int, warmup: int = 50
 ) -> dict[str, Any]:
@@ -325,7 +298,6 @@ def measure(engine: str, *, count: int, threads: int, workers: int) -> dict[str,
             "open311": run_target(port, open311, count=count, threads=threads),
             "open311_queued": run_target(port, open311_queued, count=count, threads=threads),
         }
-        session, csrf = login(port, "grid_worker")
 
         def api(i: int, queued: bool = False) -> tuple[str, str, bytes | None, dict[str, str]]:
             payload = {
@@ -335,8 +307,7 @@ def measure(engine: str, *, count: int, threads: int, workers: int) -> dict[str,
             }
             headers = {
                 "Content-Type": "application/json",
-                "Cookie": f"sessionid={session}; csrftoken={csrf}",
-                "X-CSRFToken": csrf,
+                "Authorization": f"Bearer {setup['api_token']}",
                 "Idempotency-Key": f"{run_id}-{'aq' if queued else 'a'}-{i}",
             }
             if queued:

@@ -114,7 +114,6 @@ if DATABASE_URL:
     elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Same WAL / busy-timeout / IMMEDIATE options as the embedded default.
         DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
-        DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -124,6 +123,12 @@ else:
             "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
+# Persistent connections for every engine (checked before reuse). For SQLite this matters more
+# than for a server: closing the last connection to a WAL database checkpoints the log into the
+# main file, so a connection per request made every write pay a checkpoint (12 ms of a 13 ms
+# Open311 submission, measured with cProfile), and every request re-ran the PRAGMAs above.
+DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("JIAYUAN_CONN_MAX_AGE", "600"))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

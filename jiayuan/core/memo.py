@@ -31,9 +31,25 @@ def clear_all_local() -> None:
 
 
 class Memo(Generic[T]):
-    def __init__(self, name: str, *, max_age: float, watch: Iterable[type[Any]] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_age: float,
+        watch: Iterable[type[Any]] = (),
+        check_every: float = 0.0,
+        max_size: int | None = None,
+    ) -> None:
         self.generation_key = f"memo:{name}:generation"
         self.max_age = max_age
+        # How often the shared generation is read: 0 reads it on every get. A hot path sets a
+        # second or so, so that it costs one cache round trip a second rather than one a call;
+        # another process's edit then shows here within that time (this process's own edits
+        # still at once, by the signals).
+        self.check_every = check_every
+        # A memo keyed by something numerous (buildings) starts afresh when it reaches this.
+        self.max_size = max_size
+        self._checked = float("-inf")
         self._values: dict[Any, T] = {}
         self._generation: Any = None
         self._born = time.monotonic()
@@ -57,10 +73,15 @@ class Memo(Generic[T]):
         with self._lock:
             self._values = {}
             self._generation = None
+            self._checked = float("-inf")
 
     def get(self, key: Any, load: Callable[[], T]) -> T:
-        generation = cache.get(self.generation_key)
         now = time.monotonic()
+        if now - self._checked >= self.check_every:
+            generation = cache.get(self.generation_key)
+            self._checked = now
+        else:
+            generation = self._generation
         with self._lock:
             if generation != self._generation or now - self._born > self.max_age:
                 self._values = {}
@@ -71,5 +92,7 @@ class Memo(Generic[T]):
             value = load()
             if value is not None:  # misses are not kept: guesses cannot fill the memo
                 with self._lock:
+                    if self.max_size is not None and len(self._values) >= self.max_size:
+                        self._values = {}
                     self._values[key] = value
         return value  # type: ignore[return-value]

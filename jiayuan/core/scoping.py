@@ -64,6 +64,14 @@ def subtree_q(path_field: str, paths: tuple[str, ...] | list[str]) -> Q:
     return q
 
 
+def covers_path(scope: Scope, path: str) -> bool:
+    """In Python, what ``subtree_q`` asks the database: does ``path`` lie under one of the
+    scope's region paths (``path >= p AND path < p + "~"``)? ``everything`` covers all."""
+    if scope.everything or WHOLE_TREE in scope.region_paths:
+        return True
+    return any(p <= path < p + PATH_END for p in scope.region_paths)
+
+
 def _outermost(paths: tuple[str, ...] | list[str]) -> list[str]:
     """Drop paths already covered by another one, so the SQL stays short."""
     kept: list[str] = []

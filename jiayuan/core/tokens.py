@@ -7,9 +7,11 @@ is involved. Only the SHA-256 of a token is stored and the raw token is shown on
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -20,7 +22,9 @@ from django.utils import timezone
 from ninja.security import HttpBearer
 
 from jiayuan.core.errors import JiayuanError, NotFound
+from jiayuan.core.memo import Memo
 from jiayuan.core.models import ApiToken
+from jiayuan.core.scoping import scope_for
 
 PREFIX = "jyt_"
 VISIBLE = 10
@@ -53,28 +57,66 @@ def token_create(*, username: str, name: str) -> tuple[ApiToken, str]:
 
 def token_revoke(*, prefix: str, now: dt.datetime | None = None) -> int:
     """Revoke every live token whose visible prefix is ``prefix``; returns how many."""
-    return ApiToken.objects.filter(prefix=prefix, revoked_at__isnull=True).update(
+    count = ApiToken.objects.filter(prefix=prefix, revoked_at__isnull=True).update(
         revoked_at=now or timezone.now()
     )
+    _live.invalidate()  # an UPDATE sends no signal
+    return count
 
 
-def token_user(raw: str, *, now: dt.datetime | None = None) -> Any:
-    """The active user behind a live token, or None."""
-    if not raw.startswith(PREFIX):
-        return None
+@dataclass
+class _Live:
+    """A live token's user with the scope already worked out, and when this process last
+    recorded the token's use."""
+
+    token_id: int
+    user: Any
+    last_used_at: dt.datetime | None
+
+
+def _watched() -> list[type[Any]]:
+    from jiayuan.regions.models import Region, Resident
+    from jiayuan.staff.models import Department, Post
+
+    return [ApiToken, get_user_model(), Post, Resident, Region, Department]
+
+
+# Live tokens by digest, memoised per process with their user and scope: a program calling the
+# API thousands of times a minute would otherwise pay the token, user, posts and household
+# queries on every call. Revoking a token, deactivating its user or changing a post, a household
+# or a region drops the memo at once in this process (signals; token_revoke says so itself),
+# within a second in every other one with Redis, and within max_age without. Unknown tokens are
+# not memoised, so nobody can fill the memo with guesses.
+_live: Memo[_Live | None] = Memo("api-tokens", max_age=30.0, watch=_watched(), check_every=1.0)
+
+
+def _load(digest: str) -> _Live | None:
     token = (
-        ApiToken.objects.filter(token_hash=_digest(raw), revoked_at__isnull=True)
+        ApiToken.objects.filter(token_hash=digest, revoked_at__isnull=True)
         .select_related("user")
         .first()
     )
     if token is None or not token.user.is_active:
         return None
+    scope_for(token.user)  # worked out once, kept on the memoised user
+    return _Live(token.pk, token.user, token.last_used_at)
+
+
+def token_user(raw: str, *, now: dt.datetime | None = None) -> Any:
+    """The active user behind a live token (a copy per call, with its scope), or None."""
+    if not raw.startswith(PREFIX):
+        return None
+    digest = _digest(raw)
+    live = _live.get(digest, lambda: _load(digest))
+    if live is None:
+        return None
     now = now or timezone.now()
-    if token.last_used_at is None or token.last_used_at < now - LAST_USED_EVERY:
-        ApiToken.objects.filter(pk=token.pk).filter(
+    if live.last_used_at is None or live.last_used_at < now - LAST_USED_EVERY:
+        ApiToken.objects.filter(pk=live.token_id).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
         ).update(last_used_at=now)
-    return token.user
+        live.last_used_at = now
+    return copy.copy(live.user)
 
 
 class TokenAuth(HttpBearer):

@@ -67,7 +67,7 @@ def services_list() -> list[dict[str, Any]]:
 
 
 _services: Memo[tuple[Category, list[ServiceAttribute]] | None] = Memo(
-    "open311-services", max_age=60.0, watch=[Category, ServiceAttribute]
+    "open311-services", max_age=60.0, watch=[Category, ServiceAttribute], check_every=1.0
 )
 
 

@@ -107,9 +107,9 @@ def apikey_authenticate(*, raw: str, now: dt.datetime | None = None) -> ApiKey:
 
 
 # Active keys by hash, memoised per process: revoking or rotating a key in the admin or by command
-# takes effect at once in that process and within ``max_age`` seconds in every other one (at
-# once with Redis). Unknown keys are not memoised, so nobody can fill the memo with guesses.
-_keys: Memo[ApiKey | None] = Memo("open311-keys", max_age=30.0, watch=[ApiKey])
+# takes effect at once in that process and within ``max_age`` seconds in every other one (within
+# a second with Redis). Unknown keys are not memoised, so nobody can fill the memo with guesses.
+_keys: Memo[ApiKey | None] = Memo("open311-keys", max_age=30.0, watch=[ApiKey], check_every=1.0)
 
 
 def _active_key(digest: str) -> ApiKey | None:

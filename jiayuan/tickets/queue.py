@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from jiayuan.core.errors import JiayuanError
@@ -82,22 +83,51 @@ def submission_create(
     }
     for name, value in fields.items():
         payload[name] = value.pk if name in _RELATED and value is not None else value
+    submission = Submission(
+        channel=channel,
+        payload=payload,
+        created_by=queued_by if queued_by is not None else user,
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
     try:
-        with transaction.atomic():
-            submission = Submission.objects.create(
-                channel=channel,
-                payload=payload,
-                created_by=queued_by if queued_by is not None else user,
-                idempotency_scope=idempotency_scope,
-                idempotency_key=idempotency_key,
-                created_at=now,
-            )
+        _insert(submission)
     except IntegrityError:
         existing = _existing(idempotency_scope, idempotency_key)
         if existing is None:
             raise
         return Queued(existing, False)
     return Queued(submission, True)
+
+
+_FIELDS = [f for f in Submission._meta.concrete_fields if not f.primary_key]
+
+
+def _insert(submission: Submission) -> None:
+    """One INSERT statement, its own transaction when none is open (a statement is atomic).
+
+    The queued accept is the hot path of a busy machine channel: the ORM's compiled insert and a
+    transaction around one statement cost more than the rest of the request (measured with
+    cProfile in-process), so the statement is built once here from the model's own fields and
+    their own database preparation."""
+    connection = connections[router.db_for_write(Submission)]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
+    marks = ", ".join(["%s"] * len(_FIELDS))
+    table = connection.ops.quote_name(Submission._meta.db_table)
+    pk = connection.ops.quote_name("id")
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}"
+    params = [f.get_db_prep_save(getattr(submission, f.attname), connection) for f in _FIELDS]
+    # Inside a caller's transaction a savepoint keeps a duplicate key from spoiling it.
+    nested = connection.in_atomic_block
+    with (
+        transaction.atomic(using=connection.alias) if nested else nullcontext(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, params)
+        submission.pk = cursor.fetchone()[0]
+    submission._state.adding = False
+    submission._state.db = connection.alias
 
 
 def _existing(scope: str, key: str) -> Submission | None:

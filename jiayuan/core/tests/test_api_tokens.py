@@ -75,3 +75,27 @@ def test_the_command_prints_the_token_last_and_stores_only_its_hash(world: Any) 
         call_command("api-token", "create", "command_center", "12345平台对接", stdout=out)
     with pytest.raises(CommandError):
         call_command("api-token", "create", "nobody", "x", stdout=out)
+
+
+def test_a_live_token_is_memoised_until_its_posts_change(world: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jiayuan.staff.models import Post
+
+    _, raw = token_create(username="grid_worker", name="巡查App")
+    client = Client()
+    mine = world.buildings["a1_1"].pk
+    outside = world.buildings["b1_1"].pk
+    assert client.get(f"/api/v1/buildings/{mine}", headers=bearer(raw)).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/api/v1/buildings/{mine}", headers=bearer(raw)).status_code == 200
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "core_apitoken" not in sql and "staff_post" not in sql  # token and scope memoised
+    assert client.get(f"/api/v1/buildings/{outside}", headers=bearer(raw)).status_code == 404
+    # The grid worker is moved to grid B1-1: the next call has the new scope, not the memo's.
+    post = Post.objects.get(user__username="grid_worker")
+    post.region = world.buildings["b1_1"].grid
+    post.save()
+    assert client.get(f"/api/v1/buildings/{outside}", headers=bearer(raw)).status_code == 200
+    assert client.get(f"/api/v1/buildings/{mine}", headers=bearer(raw)).status_code == 404

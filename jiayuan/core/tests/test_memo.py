@@ -41,6 +41,25 @@ def test_another_process_moving_the_generation_drops_the_values() -> None:
     assert load.calls == 2
 
 
+def test_check_every_reads_the_generation_at_most_that_often(monkeypatch: Any) -> None:
+    import jiayuan.core.memo as memo_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(memo_module.time, "monotonic", lambda: clock[0])
+    memo: Memo[Any] = Memo("test-check-every", max_age=60, check_every=1.0)
+    load = Loader(1)
+    memo.get("k", load)
+    cache.set(memo.generation_key, "from-another-process")
+    clock[0] += 0.5
+    memo.get("k", load)
+    assert load.calls == 1  # not read again yet: the old value stands for under a second
+    clock[0] += 0.6
+    memo.get("k", load)
+    assert load.calls == 2  # read after a second: the other process's change is seen
+    memo.get("k", load)
+    assert load.calls == 2
+
+
 def test_values_age_out_and_misses_are_not_kept() -> None:
     memo: Memo[Any] = Memo("test-age", max_age=0)
     load = Loader(1)

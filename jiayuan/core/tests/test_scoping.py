@@ -85,3 +85,17 @@ def test_a_post_at_the_root_sees_the_whole_tree_without_a_path_filter(world):
     assert Resident.objects.visible_to(world.users["command_center"]).count() == 20
     # a street officer still gets the range filter
     assert scope_for(world.users["street_officer"]).region_paths == (world.r("street_a").path,)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, seen in EXPECTED_BUILDINGS.items() if seen))
+def test_covers_path_agrees_with_the_sql_gate_for_every_building(world, name):
+    from jiayuan.core.scoping import covers_path
+
+    user = world.users[name]
+    scope = scope_for(user)
+    visible = set(Building.objects.visible_to(user).values_list("pk", flat=True))
+    in_python = {
+        b.pk for b in Building.objects.select_related("grid") if covers_path(scope, b.grid.path)
+    }
+    assert in_python == visible
+    assert visible  # every post here sees some building
