@@ -24,13 +24,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from jiayuan.core.memo import Memo
 from jiayuan.regions.choices import Level as RegionLevel
 from jiayuan.regions.models import Building, Household, Region
 from jiayuan.routing import tree
 from jiayuan.routing.locate import Location, locate
 from jiayuan.routing.models_dispatch import HandlerLevel, TicketRouting
-from jiayuan.routing.rules import ResolvedRule, rule_for
+from jiayuan.routing.rules import ResolvedRule, Rules, active_rules, rule_for
+from jiayuan.routing.tree import RegionTree
 from jiayuan.tickets.choices import AssignmentRole, Level, State
 from jiayuan.tickets.models import Category, Ticket, TicketAssignment
 
@@ -135,10 +138,15 @@ def classify_many(
         logger.warning("routing: classifier unavailable, routing without it", exc_info=True)
         return [None] * len(pairs)
     version = str(model.version)
+    labels = model.labels
+    # Each row's three most probable, as the classifier's ``classify`` orders one message's.
+    tops = np.argsort(proba, axis=1)[:, ::-1][:, :3]
+    values = np.take_along_axis(proba, tops, axis=1).tolist()
     out: list[Classification | None] = []
-    for row in proba:
-        top = row.argsort()[::-1][:3]
-        found = [clf.Suggestion(model.labels[i], round(float(row[i]), 4)) for i in top]
+    for top, probabilities in zip(tops.tolist(), values, strict=True):
+        found = [
+            clf.Suggestion(labels[i], round(p, 4)) for i, p in zip(top, probabilities, strict=True)
+        ]
         suggestions = [{"category": s.category, "probability": s.probability} for s in found]
         out.append(Classification(suggestions, bool(clf.should_auto_route(found)), version))
     return out
@@ -161,8 +169,26 @@ def _load_categories() -> dict[str, Category]:
     return {c.name: c for c in Category.objects.filter(parent__isnull=True, is_active=True)}
 
 
+def first_level_categories() -> dict[str, Category]:
+    return _categories.get("by-name", _load_categories)
+
+
 def first_level_category(name: str) -> Category | None:
-    return _categories.get("by-name", _load_categories).get(name)
+    return first_level_categories().get(name)
+
+
+@dataclass(frozen=True)
+class _Indexes:
+    """What a decision reads besides the location, each from its per-process memo; a batch
+    takes them once a chunk rather than once a ticket."""
+
+    categories: dict[str, Category]
+    rules: Rules
+    tree: RegionTree
+
+
+def _indexes() -> _Indexes:
+    return _Indexes(first_level_categories(), active_rules(), tree.current())
 
 
 # --- the decision -----------------------------------------------------------------------------
@@ -214,9 +240,9 @@ def _drop_chains(**kwargs: Any) -> None:
     tree.invalidate()
 
 
-def _chain(grid: Region) -> dict[str, Region]:
+def _chain(grid: Region, regions: RegionTree | None = None) -> dict[str, Region]:
     """The grid and its ancestors by level (from the per-process region tree: no query)."""
-    return tree.chain(grid)
+    return tree.chain(grid, regions)
 
 
 def _nearest_first(chain: dict[str, Region]) -> list[Region]:
@@ -247,16 +273,22 @@ def decide(
     return _route(location, (classifier or classify)(title, description), category)
 
 
-def _route(location: Location, found: Classification | None, category: Category | None) -> Decision:
+def _route(
+    location: Location,
+    found: Classification | None,
+    category: Category | None,
+    indexes: _Indexes | None = None,
+) -> Decision:
     """The decision, once the ticket is located and its text classified."""
+    read = indexes or _indexes()
     classification = found or NO_CLASSIFICATION
     source: CategorySource = "given" if category is not None else ""
     if category is None and found is not None and found.confident:
-        category = first_level_category(found.top)
+        category = read.categories.get(found.top)
         source = "model" if category is not None else ""
     if location.grid is None:
         return Decision(location, category, source, classification, State.TRIAGE, None, None)
-    chain = _chain(location.grid)
+    chain = _chain(location.grid, read.tree)
     # Unsure: the classifier answered, without confidence, for a ticket with no given category.
     if found is not None and source == "":
         return Decision(location, None, "", classification, State.TRIAGE, _triage_root(chain), None)
@@ -264,6 +296,7 @@ def _route(location: Location, found: Classification | None, category: Category 
         category_id=category.pk if category is not None else None,
         category_parent_id=category.parent_id if category is not None else None,
         region_ids=[r.pk for r in _nearest_first(chain)],
+        rules=read.rules,
     )
     return _apply(location, category, source, classification, chain, rule)
 
@@ -350,8 +383,10 @@ def decide_many(
     decisions: list[Decision] = []
     for part, pairs, proba in zip(chunks, texts, probas, strict=True):
         found = classify_many(pairs, proba=proba)
+        indexes = _indexes()
         for item, answer in zip(part, found, strict=True):
-            decisions.append(_route(locations[len(decisions)], answer, item.get("category")))
+            location = locations[len(decisions)]
+            decisions.append(_route(location, answer, item.get("category"), indexes))
     return decisions
 
 

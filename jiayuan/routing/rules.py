@@ -67,7 +67,8 @@ def _load() -> Rules:
     }
 
 
-def _rules() -> Rules:
+def active_rules() -> Rules:
+    """The active rules by (region id, category id), from the per-process memo."""
     return _memo.get("active", _load)
 
 
@@ -81,11 +82,17 @@ m2m_changed.connect(
 
 
 def rule_for(
-    *, category_id: int | None, category_parent_id: int | None, region_ids: list[int]
+    *,
+    category_id: int | None,
+    category_parent_id: int | None,
+    region_ids: list[int],
+    rules: Rules | None = None,
 ) -> ResolvedRule | None:
     """The rule for a category at a place. ``region_ids``: the place and its ancestors, nearest
-    first (grid, community, street, district, city). None when no rule applies."""
-    rules = _rules()
+    first (grid, community, street, district, city). None when no rule applies. ``rules``: the
+    ``active_rules()`` already taken (a batch takes them once)."""
+    if rules is None:
+        rules = active_rules()
     if not rules:
         return None
     regions: list[int | None] = [*region_ids, None]

@@ -49,10 +49,12 @@ def region(pk: int) -> Region | None:
     return copy.copy(found) if found is not None else None
 
 
-def chain(grid: Region) -> dict[str, Region]:
+def chain(grid: Region, tree: RegionTree | None = None) -> dict[str, Region]:
     """The grid (the instance given) and its ancestors by level. The ancestors are the tree's own
-    instances, shared by every caller: read them, do not change them."""
-    tree = current()
+    instances, shared by every caller: read them, do not change them. ``tree``: the ``current()``
+    tree already taken (a batch takes it once)."""
+    if tree is None:
+        tree = current()
     key = (grid.pk, grid.path)
     ancestors = tree.chains.get(key)
     if ancestors is None:
