@@ -27,7 +27,9 @@ def database_name(tickets: int) -> str:
     return f"jiayuan_bench_stats_{tickets}"
 
 
-def build(*, engine: str, tickets: int, years: float, seed: int) -> dict[str, Any]:
+def build(
+    *, engine: str, tickets: int, years: float, seed: int, workers: int | None = None
+) -> dict[str, Any]:
     """A fresh database with the demo city and ``tickets`` generated tickets."""
     use_database(engine, database_name(tickets), fresh=True)
     setup_django()
@@ -39,7 +41,11 @@ def build(*, engine: str, tickets: int, years: float, seed: int) -> dict[str, An
     call_command("migrate", verbosity=0)
     city = build_demo_city(scale="small", seed=seed, populate_communities=POPULATED)
     result = generate_history(
-        tickets=tickets, years=years, seed=seed, say=lambda m: print(m, file=sys.stderr)
+        tickets=tickets,
+        years=years,
+        seed=seed,
+        workers=workers,
+        say=lambda m: print(m, file=sys.stderr),
     )
     return {
         "benchmark": "history",
@@ -59,8 +65,19 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="generator processes (default: automatic)"
+    )
     args = parser.parse_args()
-    emit(build(engine=args.engine, tickets=args.tickets, years=args.years, seed=args.seed))
+    emit(
+        build(
+            engine=args.engine,
+            tickets=args.tickets,
+            years=args.years,
+            seed=args.seed,
+            workers=args.workers,
+        )
+    )
 
 
 if __name__ == "__main__":

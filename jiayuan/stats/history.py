@@ -35,14 +35,17 @@ import bisect
 import datetime as dt
 import hashlib
 import json
+import multiprocessing as mp
+import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import accumulate
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from jiayuan.core import calendar
@@ -74,6 +77,7 @@ from jiayuan.tickets.events import GENESIS
 from jiayuan.tickets.models import Category, DailyCounter, Ticket, TicketAssignment, TicketEvent
 
 CHUNK = 20000
+PARALLEL_MIN = 100_000  # tickets from which a PostgreSQL run uses worker processes
 TZ_OFFSET = 8 * 3600  # Asia/Shanghai has had no daylight saving since 1991
 DAY = 86400
 HOUR = 3600
@@ -158,8 +162,11 @@ class HistoryResult:
     assignments: int = 0
     first_day: str = ""
     last_day: str = ""
-    generate_seconds: float = 0.0
+    workers: int = 1
+    generate_seconds: float = 0.0  # generating and writing the rows
     rollup_seconds: float = 0.0
+    index_seconds: float = 0.0  # rebuilding the dropped indexes (parallel runs; during rollups)
+    analyze_seconds: float = 0.0
     seconds: float = 0.0
     tickets_per_second: float = 0.0
     events_per_second: float = 0.0
@@ -173,14 +180,21 @@ def _canon(data: dict[str, Any]) -> str:
 
 
 _CLOCK = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)]
-_DATES: dict[int, str] = {}
+
+
+class _Dates(dict[int, str]):
+    """Epoch day → ISO date, filled on demand."""
+
+    def __missing__(self, epoch_day: int) -> str:
+        text = self[epoch_day] = (dt.date(1970, 1, 1) + dt.timedelta(days=epoch_day)).isoformat()
+        return text
+
+
+_DATES = _Dates()
 
 
 def _date(epoch_day: int) -> str:
-    text = _DATES.get(epoch_day)
-    if text is None:
-        text = _DATES[epoch_day] = (dt.date(1970, 1, 1) + dt.timedelta(days=epoch_day)).isoformat()
-    return text
+    return _DATES[epoch_day]
 
 
 def _iso_utc(ts: int) -> str:
@@ -234,8 +248,22 @@ class _Deadlines:
         )
 
 
+NULL = "\\N"  # COPY's NULL
+
+
+def _n(value: Any) -> str:
+    """A nullable value as a COPY field."""
+    return NULL if value is None else str(value)
+
+
+def _field(text: str) -> str:
+    """Text from the database as a COPY field (the few characters COPY treats specially)."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 class _Sink:
-    """Rows to one table: COPY on PostgreSQL, executemany on SQLite."""
+    """COPY text (tab-separated lines, ``\\N`` for NULL) to one table: COPY on PostgreSQL
+    through the given psycopg cursor, executemany on SQLite."""
 
     def __init__(self, model: Any, columns: list[str]) -> None:
         self.table = model._meta.db_table
@@ -243,36 +271,26 @@ class _Sink:
         actual = {f.column for f in model._meta.concrete_fields}
         if set(columns) != actual:
             raise RuntimeError(f"{self.table}: columns changed: {sorted(actual ^ set(columns))}")
-        self.pg = connection.vendor == "postgresql"
+        q = connection.ops.quote_name
+        self.insert = (
+            f"INSERT INTO {q(self.table)} ({', '.join(q(c) for c in columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})"
+        )
+        self.copy = f"COPY {q(self.table)} ({', '.join(q(c) for c in columns)}) FROM STDIN"
 
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
+    def write(self, text: str, cursor: Any) -> None:
+        if not text:
             return
-        cols = ", ".join(connection.ops.quote_name(c) for c in self.columns)
-        table = connection.ops.quote_name(self.table)
-        if self.pg:
-            with connection.cursor() as cursor:
-                raw = cursor.cursor
-                with raw.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-                    copy.write("".join(_copy_line(r) for r in rows))
+        if cursor is not None:
+            with cursor.copy(self.copy) as copy:
+                copy.write(text)
         else:
-            marks = ", ".join("?" * len(self.columns))
-            raw_conn = connection.connection
-            raw_conn.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
-
-
-def _copy_value(v: Any) -> str:
-    if v is None:
-        return "\\N"
-    if v is True:
-        return "t"
-    if v is False:
-        return "f"
-    return str(v)
-
-
-def _copy_line(row: tuple[Any, ...]) -> str:
-    return "\t".join([_copy_value(v) for v in row]) + "\n"
+            # SQLite: the column affinities turn '12', 't'-less '1'/'0' into numbers.
+            rows = [
+                tuple(None if v == NULL else v for v in line.split("\t"))
+                for line in text[:-1].split("\n")
+            ]
+            connection.connection.executemany(self.insert, rows)
 
 
 TICKET_COLUMNS = [
@@ -302,6 +320,9 @@ FACT_COLUMNS = [
 FACT_DEPARTMENT_COLUMNS = ["id", "ticket_id", "department_id", "day"]
 
 
+_Building = tuple[int, int | None, Any, Any, str, str, str, str, str]
+
+
 @dataclass
 class _Grid:
     id: int
@@ -309,7 +330,7 @@ class _Grid:
     community: tuple[int, str]
     street: tuple[int, str]
     district: tuple[int, str]
-    buildings: list[tuple[int, int | None, float | None, float | None, str]]
+    buildings: list[_Building]
 
 
 class _World:
@@ -323,11 +344,14 @@ class _World:
                 "pk", "path", "parent_id", "level"
             )
         }
-        buildings: dict[int, list[tuple[int, int | None, float | None, float | None, str]]] = {}
+        buildings: dict[int, list[_Building]] = {}
         for pk, grid_id, estate_id, lng, lat, address in Building.objects.order_by(
             "pk"
         ).values_list("pk", "grid_id", "estate_id", "lng", "lat", "address"):
-            buildings.setdefault(grid_id, []).append((pk, estate_id, lng, lat, address))
+            # With the ticket row's COPY fields: building, lng, lat, address.
+            buildings.setdefault(grid_id, []).append(
+                (pk, estate_id, lng, lat, address, str(pk), _n(lng), _n(lat), _field(address))
+            )
         self.grids: list[_Grid] = []
         weights: list[float] = []
         grid_rows = Region.objects.filter(level=RegionLevel.GRID).order_by("code")
@@ -411,8 +435,45 @@ def _day_counts(rng: random.Random, first: dt.date, days: int, total: int) -> li
     return counts
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+# The id-less lines: the id is prefixed when the chunk's ids are known (``_numbered``).
+# The hashed text of an event: the previous hash, "|", and ``event_content`` as canonical JSON
+# (keys sorted, no spaces; every string here is plain text that JSON does not escape).
+PAYLOAD = (
+    '%s|{"action":"%s","actor":null,"actor_label":"%s","at":"%sT%s.000000+00:00","data":%s,'
+    '"department":%s,"from_level":"%s","from_region":%s,"from_state":"%s","note":"%s",'
+    '"post":null,"seq":%d,"ticket":%s,"to_level":"%s","to_region":%s,"to_state":"%s"}'
+)
+EVENT_LINE = "\t%s\t%d\t%s\t\\N\t\\N" + "\t%s" * 13 + "\n"
+TICKET_LINE = "\t".join(["%s"] * len(TICKET_COLUMNS)) + "\n"
+NO_PHOTOS = _canon({"photos": []})
+ASSIGNMENT_LINE = "\t%s\t%s\tlead\t%s\t%s\t%s\t%s\t%s\t%s\n"
+FACT_LINE = "\t".join(["%s"] * len(FACT_COLUMNS)) + "\n"
+
+
+@dataclass
+class _Chunk:
+    """Consecutive days generated together: ``days`` = (day, tickets, last number used before)."""
+
+    index: int
+    first_tid: int
+    days: list[tuple[dt.date, int, int]]
+
+
+@dataclass
+class _Output:
+    """One chunk's rows as COPY lines; events, assignments and department facts without ids."""
+
+    tickets: list[str]
+    events: list[str]
+    assignments: list[str]
+    facts: list[str]
+    fact_departments: list[str]
+
+
 class _Generator:
-    def __init__(self, *, seed: int, world: _World, end_ts: int) -> None:
+    def __init__(self, *, seed: int, world: _World, end_ts: int, pg: bool) -> None:
+        self.seed = seed
         self.rng = random.Random(f"{seed}:history")
         self.w = world
         self.end_ts = end_ts
@@ -424,48 +485,87 @@ class _Generator:
         self.office = list(accumulate(OFFICE_HOURS))
         self.night = list(accumulate(NIGHT_HOURS))
         self.data_cache: dict[Any, str] = {}
-        self.ticket_rows: list[tuple[Any, ...]] = []
-        self.event_rows: list[tuple[Any, ...]] = []
-        self.assignment_rows: list[tuple[Any, ...]] = []
-        self.fact_rows: list[tuple[Any, ...]] = []
-        self.fact_dept_rows: list[tuple[Any, ...]] = []
-        self.pg = connection.vendor == "postgresql"
-        self.ts_text: Callable[[int | None], str | None] = (
-            self._pg_ts if self.pg else self._sqlite_ts
-        )
+        # Vendor spellings of a timestamp's zone and of booleans (SQLite: naive UTC, 1/0).
+        self.zone = "+00" if pg else ""
+        self.true, self.false = ("t", "f") if pg else ("1", "0")
+        # Per category: (pk text, title stem, description) and per grid and building the COPY
+        # fields that never change, computed once.
+        self.cat_fields = {
+            c.pk: (str(c.pk), _field(c.name), _field(f"居民反映{c.name}方面的问题，请协调处理。"))
+            for c in world.leaves
+        }
+        self.out = _Output([], [], [], [], [])
 
-    @staticmethod
-    def _pg_ts(ts: int | None) -> str | None:
+    def ts(self, ts: int | None) -> str:
         if ts is None:
-            return None
+            return NULL
         day, clock = divmod(ts, 86400)
-        return _date(day) + " " + _CLOCK[clock] + "+00"
-
-    @staticmethod
-    def _sqlite_ts(ts: int | None) -> str | None:
-        if ts is None:
-            return None
-        day, clock = divmod(ts, 86400)
-        return _date(day) + " " + _CLOCK[clock]
+        return _date(day) + " " + _CLOCK[clock] + self.zone
 
     def data(self, **data: Any) -> str:
-        key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(data.items()))
+        """``data`` as canonical JSON, cached by the call's own items (call sites pass the
+        keys in a fixed order; lists only as the constants below)."""
+        key = tuple(data.items())
         hit = self.data_cache.get(key)
         if hit is None:
             hit = self.data_cache[key] = _canon(data)
         return hit
 
+    def dispatch_data(self, department: int) -> str:
+        hit = self.data_cache.get(("dispatch", department))
+        if hit is None:
+            hit = self.data_cache[("dispatch", department)] = _canon({"co": [], "lead": department})
+        return hit
+
+    def chunk(self, chunk: _Chunk) -> _Output:
+        """Generate a chunk of days, from its own random stream (so that any number of worker
+        processes give the same rows)."""
+        rng = self.rng = random.Random(f"{self.seed}:history:{chunk.index}")
+        out = self.out = _Output([], [], [], [], [])
+        tid = chunk.first_tid
+        end_ts = self.end_ts
+        for day, n, seq0 in chunk.days:
+            midnight = int(
+                dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp() - TZ_OFFSET
+            )
+            stamps = []
+            for _ in range(n):
+                # Office hours for most channels; the hotline answers around the clock.
+                hour = _pick(rng, self.night if rng.random() < 0.4 else self.office)
+                stamp = midnight + hour * HOUR + rng.randrange(HOUR)
+                if stamp >= end_ts:  # today: before now
+                    stamp = midnight + rng.randrange(max(1, end_ts - midnight))
+                stamps.append(min(stamp, end_ts - 1))
+            stamps.sort()
+            heating = (day.month, day.day) >= (11, 15) or (day.month, day.day) <= (3, 15)
+            table = self.cat_tables[12 if heating else day.month - 1]
+            prefix = f"J{day:%Y%m%d}"
+            day_text = day.isoformat()
+            for j, created in enumerate(stamps, 1):
+                self.ticket(
+                    tid=tid,
+                    number=f"{prefix}{seq0 + j:06d}",
+                    created=created,
+                    table=table,
+                    day=day_text,
+                )
+                tid += 1
+        return out
+
     def ticket(
-        self, *, tid: int, number: str, created: int, event_id: int, assignment_id: int
-    ) -> tuple[int, int, int]:
-        """Generate one ticket; return (events written, next event id, next assignment id)."""
+        self,
+        *,
+        tid: int,
+        number: str,
+        created: int,
+        table: tuple[list[float], list[Category]],
+        day: str,
+    ) -> None:
+        """Generate one ticket with its events, assignment and facts into ``self.out``."""
         rng, w = self.rng, self.w
         end = self.end_ts
         grid = w.grids[_pick(rng, w.grid_cum)]
-        local = dt.datetime.fromtimestamp(created + TZ_OFFSET, tz=dt.UTC)
-        month = local.month
-        heating = (month, local.day) >= (11, 15) or (month, local.day) <= (3, 15)
-        cum, cats = self.cat_tables[12 if heating else month - 1]
+        cum, cats = table
         cat = cats[_pick(rng, cum)]
         channel = self.channels[_pick(rng, self.channel_cum)]
         urgent = cat.urgent
@@ -498,8 +598,10 @@ class _Generator:
         seq = 0
         prev = GENESIS
         t = created
-        events = self.event_rows
+        events = self.out.events
+        zone = self.zone
         tid_s = str(tid)
+        dates, clock_texts, sha256 = _DATES, _CLOCK, hashlib.sha256
 
         def emit(
             at: int,
@@ -513,26 +615,27 @@ class _Generator:
             note: str = "",
             data: str = "{}",
         ) -> None:
-            nonlocal seq, prev, event_id, state, level
+            nonlocal seq, prev, state, level
             seq += 1
-            payload = (
-                '{"action":"' + action + '","actor":null,"actor_label":"' + label + '","at":"'
-                + _iso_utc(at) + '","data":' + data + ',"department":' + _j(department)
-                + ',"from_level":"' + level + '","from_region":' + _j(owner[0] if seq > 1 else None)
-                + ',"from_state":"' + state + '","note":"' + note + '","post":null,"seq":'
-                + str(seq) + ',"ticket":' + tid_s + ',"to_level":"' + to_level
-                + '","to_region":' + _j(to_region) + ',"to_state":"' + to_state + '"}'
+            day, clock = divmod(at, 86400)
+            date, clock_text = dates[day], clock_texts[clock]
+            from_region = str(owner[0]) if seq > 1 else None
+            payload = PAYLOAD % (
+                prev, action, label, date, clock_text, data,
+                "null" if department is None else department, level, from_region or "null",
+                state, note, seq, tid_s, to_level, "null" if to_region is None else to_region,
+                to_state,
             )  # fmt: skip
-            digest = hashlib.sha256((prev + "|" + payload).encode()).hexdigest()
+            digest = sha256(payload.encode()).hexdigest()
             events.append(
-                (
-                    event_id, tid, seq, self.ts_text(at), None, None, label, action,
-                    state if seq > 1 else "", to_state, level if seq > 1 else "", to_level,
-                    owner[0] if seq > 1 else None, to_region, department, note, data, prev,
-                    digest,
+                EVENT_LINE
+                % (
+                    tid_s, seq, date + " " + clock_text + zone, label, action, state, to_state,
+                    level, to_level, from_region or NULL,
+                    NULL if to_region is None else to_region,
+                    NULL if department is None else department, note, data, prev, digest,
                 )
             )  # fmt: skip
-            event_id += 1
             prev = digest
             state, level = to_state, to_level
 
@@ -555,17 +658,13 @@ class _Generator:
             acc_due, res_due, fb_due = self.due.due(at, urgent)
             deadline_gen += 1
 
-        def finish() -> tuple[int, int, int]:
-            return self._finish(
-                tid=tid, number=number, created=created, cat=cat, channel=channel,
-                urgent=urgent, building=building, grid=grid_now, owner=owner, state=state,
-                level=level, called_from=called_from, acc_due=acc_due, res_due=res_due,
-                fb_due=fb_due, supervised=supervised, supervise_due=supervise_due,
-                deadline_gen=deadline_gen, reopen=reopen, rating=rating, result=result,
-                accepted=accepted, resolved=resolved, closed=closed,
-                resolved_level=resolved_level, seq=seq, last_hash=prev, sticky=sticky,
-                assignment=assignment, departments=departments, event_id=event_id,
-                assignment_id=assignment_id,
+        def finish() -> None:
+            self._finish(
+                tid, number, created, cat, channel, urgent, building, grid_now,
+                owner, state, level, called_from, acc_due, res_due, fb_due,
+                supervised, supervise_due, deadline_gen, reopen, rating, result,
+                accepted, resolved, closed, resolved_level, seq, prev, sticky,
+                assignment, departments, day,
             )  # fmt: skip
 
         def work_hours(at: int, mean: float) -> int:
@@ -631,12 +730,11 @@ class _Generator:
                         return finish()
                     emit(
                         t, "dispatch", "dispatched", "department", LABELS["street"],
-                        department=dept, note="派单", data=self.data(co=[], lead=dept),
+                        department=dept, note="派单", data=self.dispatch_data(dept),
                     )  # fmt: skip
                     acc_due, res_due, fb_due = self.due.due(t, urgent)
                     deadline_gen += 1
-                    assignment = [assignment_id, dept, "pending", grid.street[0], t, None, None]
-                    assignment_id += 1
+                    assignment = [None, dept, "pending", grid.street[0], t, None, None]
                     departments.append((dept, t))
                     t = work_hours(t, 4 * HOUR)
                     if t >= end:
@@ -714,7 +812,7 @@ class _Generator:
             else:
                 emit(
                     t, "resolve", "resolved", level, LABELS[handler], note=text,
-                    data=self.data(photos=[]),
+                    data=NO_PHOTOS,
                 )  # fmt: skip
                 supervised = False
             resolved, resolved_level, result = t, level, text
@@ -767,73 +865,100 @@ class _Generator:
             sticky |= F_DEFAULT
             return finish()
 
-    def _finish(self, **k: Any) -> tuple[int, int, int]:
-        tid, created, state = k["tid"], k["created"], k["state"]
-        ts = self.ts_text
-        grid, owner, building = k["grid"], k["owner"], k["building"]
+    def _finish(  # positional parameters: this runs once per ticket
+        self,
+        tid: Any,
+        number: Any,
+        created: Any,
+        cat: Any,
+        channel: Any,
+        urgent: Any,
+        building: Any,
+        grid: Any,
+        owner: Any,
+        state: Any,
+        level: Any,
+        called_from: Any,
+        acc_due: Any,
+        res_due: Any,
+        fb_due: Any,
+        supervised: Any,
+        supervise_due: Any,
+        deadline_gen: Any,
+        reopen: Any,
+        rating: Any,
+        result: Any,
+        accepted: Any,
+        resolved: Any,
+        closed: Any,
+        resolved_level: Any,
+        seq: Any,
+        last_hash: Any,
+        sticky: Any,
+        assignment: Any,
+        departments: Any,
+        day: Any,
+    ) -> None:
+        ts = self.ts
         rng = self.rng
-        res_due, acc_due = k["res_due"], k["acc_due"]
-        deadline_gen = k["deadline_gen"]
+        out = self.out
         # Deadlines already past at ``end`` were swept: mark them claimed so the live sweeper
         # does not act on years-old tickets (sweep.PHASES = 3 marks per deadline generation).
         swept = deadline_gen * 3 + 2 if (res_due or 0) < self.end_ts else 0
         anonymous = rng.random() < 0.1
         name = "" if anonymous else SURNAMES[rng.randrange(len(SURNAMES))] + rng.choice(SIRS)
-        cat = k["cat"]
-        self.ticket_rows.append(
-            (
-                tid, k["number"], f"{rng.getrandbits(96):024x}", k["channel"], cat.pk,
-                cat.name + TITLES[tid % len(TITLES)], f"居民反映{cat.name}方面的问题，请协调处理。",
-                "urgent" if k["urgent"] else "normal", None, name,
+        cat_pk, cat_name, description = self.cat_fields[cat.pk]
+        true, false = self.true, self.false
+        out.tickets.append(
+            TICKET_LINE
+            % (
+                tid, number, f"{rng.getrandbits(96):024x}", channel, cat_pk,
+                cat_name + TITLES[tid % len(TITLES)], description,
+                "urgent" if urgent else "normal", NULL, name,
                 "" if anonymous else f"1{rng.randrange(3, 9)}{rng.randrange(10**9):09d}",
-                anonymous, False, building[0] if building else None, None,
-                building[2] if building else None, building[3] if building else None,
-                building[4] if building else "", grid[0] if grid else None,
-                grid[1] if grid else "", owner[1], state, k["level"], owner[0], None,
-                k["called_from"], ts(acc_due), ts(res_due), ts(k["fb_due"]), k["supervised"],
-                ts(k["supervise_due"]), None, deadline_gen, swept, swept, k["reopen"],
-                k["rating"], "", k["result"], None, "{}", "", "", "", "", ts(created),
-                ts(max(created, k["closed"] or k["resolved"] or k["accepted"] or created)),
-                ts(k["accepted"]), ts(k["resolved"]), ts(k["closed"]), k["resolved_level"],
-                k["seq"], k["last_hash"],
+                true if anonymous else false, false, building[5] if building else NULL, NULL,
+                building[6] if building else NULL, building[7] if building else NULL,
+                building[8] if building else "", grid[0] if grid else NULL,
+                grid[1] if grid else "", owner[1], state, level, owner[0], NULL,
+                _n(called_from), ts(acc_due), ts(res_due), ts(fb_due),
+                true if supervised else false, ts(supervise_due), NULL, deadline_gen,
+                swept, swept, reopen, rating, "", result, NULL, "{}", "", "", "",
+                "", ts(created), ts(max(created, closed or resolved or accepted or created)),
+                ts(accepted), ts(resolved), ts(closed), resolved_level, seq,
+                last_hash,
             )
         )  # fmt: skip
-        a = k["assignment"]
+        a = assignment
         if a is not None:
-            self.assignment_rows.append(
-                (
-                    a[0], tid, a[1], "lead", a[2], a[3], ts(a[4]), ts(a[5]), ts(a[6]),
+            out.assignments.append(
+                ASSIGNMENT_LINE
+                % (
+                    tid, a[1], a[2], a[3], ts(a[4]), ts(a[5]), ts(a[6]),
                     "已办理" if a[2] == "finished" else "非本部门职责" if a[2] == "returned"
                     else "",
                 )
             )  # fmt: skip
         # The ticket's statistics facts, with the same function the updater uses.
-        resolved = k["resolved"]
         resolved_state = state in ("resolved", "closed", "archived")
         flags = fact_flags(
             state=state,
-            rating=k["rating"],
+            rating=rating,
             resolved_at=resolved,
             resolve_due=res_due,
-            resolved_level=k["resolved_level"],
-            sticky=k["sticky"],
+            resolved_level=resolved_level,
+            sticky=sticky,
         )
-        day = dt.date.fromordinal(_EPOCH_ORDINAL + (created + TZ_OFFSET) // DAY)
-        self.fact_rows.append(
-            (
-                tid, grid[0] if grid else owner[0], day.isoformat(), cat.pk, k["channel"],
-                building[1] if building else None, flags,
-                None if k["accepted"] is None else k["accepted"] - created,
-                resolved - created if resolved_state and resolved is not None else None,
+        out.facts.append(
+            FACT_LINE
+            % (
+                tid, grid[0] if grid else owner[0], day, cat_pk, channel,
+                building[1] if building and building[1] is not None else NULL, flags,
+                NULL if accepted is None else accepted - created,
+                resolved - created if resolved_state and resolved is not None else NULL,
             )
         )  # fmt: skip
-        for dept, at in k["departments"]:
-            dday = dt.date.fromordinal(_EPOCH_ORDINAL + (at + TZ_OFFSET) // DAY)
-            self.fact_dept_rows.append((None, tid, dept, dday.isoformat()))
-        return k["seq"], k["event_id"], k["assignment_id"]
-
-
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+        for dept, at in departments:
+            out.fact_departments.append(f"\t{tid}\t{dept}\t{_date((at + TZ_OFFSET) // DAY)}\n")
 
 
 def _ladder_level(region: tuple[int, str], grid: _Grid) -> str:
@@ -862,6 +987,54 @@ def _reset_sequences(models: Iterable[Any]) -> None:
             )
 
 
+def _plan(
+    *, first_day: dt.date, counts: list[int], counters: dict[dt.date, int], first_tid: int
+) -> list[_Chunk]:
+    """Consecutive days in chunks of about ``CHUNK`` tickets, with their first ticket ids."""
+    chunks: list[_Chunk] = []
+    days: list[tuple[dt.date, int, int]] = []
+    size = 0
+    tid = first_tid
+    for i, n in enumerate(counts):
+        if not n:
+            continue
+        day = first_day + dt.timedelta(days=i)
+        days.append((day, n, counters.get(day, 0)))
+        size += n
+        if size >= CHUNK:
+            chunks.append(_Chunk(index=len(chunks), first_tid=tid, days=days))
+            tid += size
+            days, size = [], 0
+    if days:
+        chunks.append(_Chunk(index=len(chunks), first_tid=tid, days=days))
+    return chunks
+
+
+class _Sinks:
+    def __init__(self) -> None:
+        self.tickets = _Sink(Ticket, TICKET_COLUMNS)
+        self.events = _Sink(TicketEvent, EVENT_COLUMNS)
+        self.assignments = _Sink(TicketAssignment, ASSIGNMENT_COLUMNS)
+        self.facts = _Sink(TicketFact, FACT_COLUMNS)
+        self.fact_departments = _Sink(TicketFactDepartment, FACT_DEPARTMENT_COLUMNS)
+
+    def write(self, out: _Output, ids: Sequence[int], cursor: Any) -> None:
+        """Write a chunk, numbering its events, assignments and department facts from ``ids``."""
+        self.tickets.write("".join(out.tickets), cursor)
+        self.events.write(_numbered(out.events, ids[0]), cursor)
+        self.assignments.write(_numbered(out.assignments, ids[1]), cursor)
+        self.facts.write("".join(out.facts), cursor)
+        self.fact_departments.write(_numbered(out.fact_departments, ids[2]), cursor)
+
+
+def _numbered(lines: list[str], first: int) -> str:
+    return "".join([f"{first + i}{line}" for i, line in enumerate(lines)])
+
+
+def _counts(out: _Output) -> tuple[int, int, int]:
+    return len(out.events), len(out.assignments), len(out.fact_departments)
+
+
 def generate_history(
     *,
     tickets: int,
@@ -869,9 +1042,16 @@ def generate_history(
     seed: int = 2026,
     end: dt.datetime | None = None,
     say: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> HistoryResult:
     """Write ``tickets`` tickets received over the ``years`` before ``end`` (see the module
-    docstring). Run it while nothing else writes tickets (it assigns ids itself)."""
+    docstring). Run it while nothing else writes tickets (it assigns ids itself).
+
+    ``workers``: processes generating and writing in parallel, PostgreSQL only (``None``: two
+    for runs of ``PARALLEL_MIN`` tickets or more outside a transaction, else one). A parallel
+    run is the bulk load of ``docs/stats.md``: the ticket tables' secondary indexes are dropped
+    and rebuilt afterwards and each chunk is committed on its own, so an interrupted run keeps
+    the chunks already written."""
     if tickets < 0 or years <= 0:
         raise JiayuanError("工单数和年数必须为正数", code="invalid_history")
     say = say or (lambda _: None)
@@ -885,72 +1065,59 @@ def generate_history(
     last_day = timezone.localtime(end).date()
     days = max(1, round(years * 365))
     first_day = last_day - dt.timedelta(days=days - 1)
-    gen = _Generator(seed=seed, world=world, end_ts=end_ts)
+    pg = connection.vendor == "postgresql"
+    gen = _Generator(seed=seed, world=world, end_ts=end_ts, pg=pg)
     counts = _day_counts(gen.rng, first_day, days, tickets)
-    sinks = {
-        "tickets": _Sink(Ticket, TICKET_COLUMNS),
-        "events": _Sink(TicketEvent, EVENT_COLUMNS),
-        "assignments": _Sink(TicketAssignment, ASSIGNMENT_COLUMNS),
-        "facts": _Sink(TicketFact, FACT_COLUMNS),
-        "fact_departments": _Sink(TicketFactDepartment, FACT_DEPARTMENT_COLUMNS),
-    }
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA cache_size = -262144")
-    with transaction.atomic():
-        tid = first_tid = _max_id(Ticket) + 1
-        event_id = _max_id(TicketEvent) + 1
-        assignment_id = first_assignment = _max_id(TicketAssignment) + 1
-        counters = dict(
-            DailyCounter.objects.filter(day__gte=first_day, day__lte=last_day).values_list(
-                "day", "value"
-            )
+    if workers is None:
+        big = tickets >= PARALLEL_MIN and not connection.in_atomic_block
+        workers = min(2, os.cpu_count() or 1) if big else 1
+    parallel = pg and workers > 1 and not connection.in_atomic_block
+    first_tid = _max_id(Ticket) + 1
+    first_ids = (
+        _max_id(TicketEvent) + 1,
+        _max_id(TicketAssignment) + 1,
+        _max_id(TicketFactDepartment) + 1,
+    )
+    counters = dict(
+        DailyCounter.objects.filter(day__gte=first_day, day__lte=last_day).values_list(
+            "day", "value"
         )
-        new_counters: dict[dt.date, int] = {}
-        pending = 0
-        for i, n in enumerate(counts):
-            day = first_day + dt.timedelta(days=i)
-            if not n:
-                continue
-            midnight = int(
-                dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp() - TZ_OFFSET
+    )
+    chunks = _plan(first_day=first_day, counts=counts, counters=counters, first_tid=first_tid)
+    sinks = _Sinks()
+    restore: _Restore | None = None
+    if parallel:
+        restore = _Restore.drop_indexes([m._meta.db_table for m in BULK_MODELS])
+        try:
+            next_ids = _load_parallel(
+                gen, chunks, first_ids, sinks, workers=workers, say=say, started=started
             )
-            stamps = []
-            for _ in range(n):
-                # Office hours for most channels; the hotline answers around the clock.
-                hour = _pick(gen.rng, gen.night if gen.rng.random() < 0.4 else gen.office)
-                stamp = midnight + hour * HOUR + gen.rng.randrange(HOUR)
-                if stamp >= end_ts:  # today: before now
-                    stamp = midnight + gen.rng.randrange(max(1, end_ts - midnight))
-                stamps.append(stamp)
-            stamps.sort()
-            seq0 = counters.get(day, 0)
-            prefix = f"J{day:%Y%m%d}"
-            for j, created in enumerate(stamps, 1):
-                if created >= end_ts:
-                    continue
-                number = f"{prefix}{seq0 + j:06d}"
-                written, event_id, assignment_id = gen.ticket(
-                    tid=tid,
-                    number=number,
-                    created=created,
-                    event_id=event_id,
-                    assignment_id=assignment_id,
-                )
-                result.events += written
-                new_counters[day] = seq0 + j
-                tid += 1
-                pending += 1
-                if pending >= CHUNK:
-                    _flush(gen, sinks)
-                    pending = 0
-                    say(
-                        f"已生成 {tid - first_tid:,} 张工单（{day}），"
-                        f"{time.perf_counter() - started:.0f} 秒"
-                    )
-        _flush(gen, sinks)
-        result.tickets = tid - first_tid
-        result.assignments = assignment_id - first_assignment
+        except BaseException:
+            restore.run()
+            raise
+        result.generate_seconds = round(time.perf_counter() - started, 1)
+        say(f"工单与流转记录已写入（{result.generate_seconds} 秒），正在重建索引并汇总统计……")
+    else:
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA cache_size = -262144")
+        with transaction.atomic():
+            ids = list(first_ids)
+            done = 0
+            for chunk in chunks:
+                out = gen.chunk(chunk)
+                if pg:
+                    with connection.cursor() as cursor:
+                        sinks.write(out, ids, cursor.cursor)
+                else:
+                    sinks.write(out, ids, None)
+                ids = [i + n for i, n in zip(ids, _counts(out), strict=True)]
+                done += len(out.tickets)
+                say(f"已生成 {done:,} 张工单，{time.perf_counter() - started:.0f} 秒")
+            next_ids = (ids[0], ids[1], ids[2])
+        result.generate_seconds = round(time.perf_counter() - started, 1)
+    with transaction.atomic():
+        new_counters = {day: seq0 + n for chunk in chunks for day, n, seq0 in chunk.days}
         DailyCounter.objects.bulk_create(
             [DailyCounter(day=d, value=v) for d, v in new_counters.items()],
             update_conflicts=True,
@@ -958,132 +1125,369 @@ def generate_history(
             update_fields=["value"],
         )
         _reset_sequences([Ticket, TicketEvent, TicketAssignment, TicketFactDepartment])
-        result.generate_seconds = round(time.perf_counter() - started, 1)
-        say(f"工单与流转记录已写入（{result.generate_seconds} 秒），正在汇总统计……")
-        rollup_started = time.perf_counter()
-        fill_rollups(first_ticket_id=first_tid)
-        Watermark.objects.update_or_create(
-            pk=1, defaults={"last_event_id": event_id - 1, "updated_at": timezone.now()}
-        )
-        result.rollup_seconds = round(time.perf_counter() - rollup_started, 1)
+    if restore is not None:
+        restore.start()
+    try:
+        result.tickets = sum(counts)
+        result.events = next_ids[0] - first_ids[0]
+        result.assignments = next_ids[1] - first_ids[1]
+        with transaction.atomic():
+            rollup_started = time.perf_counter()
+            fill_rollups(first_ticket_id=first_tid)
+            Watermark.objects.update_or_create(
+                pk=1, defaults={"last_event_id": next_ids[0] - 1, "updated_at": timezone.now()}
+            )
+            result.rollup_seconds = round(time.perf_counter() - rollup_started, 1)
+    finally:
+        if restore is not None:
+            restore.join()
+            result.index_seconds = round(restore.seconds, 1)
+    analyze_started = time.perf_counter()
     with connection.cursor() as cursor:
-        for model in (
-            Ticket,
-            TicketEvent,
-            TicketAssignment,
-            RegionDay,
-            RegionMonth,
-            RegionDayTotal,
-            RegionMonthTotal,
-            EstateDay,
-            EstateMonth,
-        ):
+        for model in (*BULK_MODELS, *ROLLUP_MODELS):
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    result.analyze_seconds = round(time.perf_counter() - analyze_started, 1)
     result.first_day, result.last_day = first_day.isoformat(), last_day.isoformat()
+    result.workers = workers if parallel else 1
     result.seconds = round(time.perf_counter() - started, 1)
     result.tickets_per_second = round(result.tickets / max(result.seconds, 1e-9))
     result.events_per_second = round(result.events / max(result.seconds, 1e-9))
     return result
 
 
-def _flush(gen: _Generator, sinks: dict[str, _Sink]) -> None:
-    sinks["tickets"].write(gen.ticket_rows)
-    sinks["events"].write(gen.event_rows)
-    sinks["assignments"].write(gen.assignment_rows)
-    sinks["facts"].write(gen.fact_rows)
-    if gen.fact_dept_rows:
-        next_id = _max_id(TicketFactDepartment) + 1
-        sinks["fact_departments"].write(
-            [(next_id + i, *row[1:]) for i, row in enumerate(gen.fact_dept_rows)]
+BULK_MODELS = (Ticket, TicketEvent, TicketAssignment, TicketFact, TicketFactDepartment)
+ROLLUP_MODELS = (
+    RegionDay,
+    RegionMonth,
+    RegionDayTotal,
+    RegionMonthTotal,
+    DepartmentDay,
+    DepartmentMonth,
+    DepartmentDayTotal,
+    DepartmentMonthTotal,
+    EstateDay,
+    EstateMonth,
+)
+
+
+# Parallel bulk load (PostgreSQL). Workers take chunks in order from a shared counter, generate
+# them, then number them in chunk order (each waits for the previous chunk's counts: ids follow
+# the tickets' order whatever the timing) and COPY them through their own connections.
+_TAKE, _TURN, _EVENTS, _ASSIGNMENTS, _FACT_DEPARTMENTS, _FAILED, _DONE = range(7)
+
+
+def _load_parallel(
+    gen: _Generator,
+    chunks: list[_Chunk],
+    first_ids: tuple[int, int, int],
+    sinks: _Sinks,
+    *,
+    workers: int,
+    say: Callable[[str], None],
+    started: float,
+) -> tuple[int, int, int]:
+    conninfo = _conninfo()
+    connections.close_all()  # a forked child must not share the parent's socket
+    ctx = mp.get_context("fork")
+    cond = ctx.Condition()
+    shared = ctx.Array("q", [0, 0, *first_ids, 0, 0], lock=False)
+    procs = [
+        ctx.Process(target=_worker, args=(gen, chunks, sinks, conninfo, shared, cond))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(timeout=10)
+                break
+            say(f"已生成 {shared[_DONE]:,} 张工单，{time.perf_counter() - started:.0f} 秒")
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+    if any(p.exitcode for p in procs) or shared[_FAILED]:
+        raise JiayuanError("历史工单生成进程失败", code="history_worker_failed")
+    return shared[_EVENTS], shared[_ASSIGNMENTS], shared[_FACT_DEPARTMENTS]
+
+
+def _conninfo() -> dict[str, Any]:
+    s = connection.settings_dict
+    info = {
+        "dbname": s["NAME"],
+        "user": s["USER"],
+        "password": s["PASSWORD"],
+        "host": s["HOST"],
+        "port": s["PORT"],
+    }
+    return {k: v for k, v in info.items() if v}
+
+
+def _worker(
+    gen: _Generator,
+    chunks: list[_Chunk],
+    sinks: _Sinks,
+    conninfo: dict[str, Any],
+    shared: Any,
+    cond: Any,
+) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(**conninfo) as conn:
+            conn.execute("SET synchronous_commit = off")
+            try:  # foreign keys unchecked: the rows refer to what the generator just read
+                conn.execute("SET session_replication_role = replica")
+                conn.commit()
+            except psycopg.Error:  # not a superuser: checked at each commit
+                conn.rollback()
+            cursor = conn.cursor()
+            while True:
+                with cond:
+                    k = shared[_TAKE]
+                    if k >= len(chunks) or shared[_FAILED]:
+                        return
+                    shared[_TAKE] = k + 1
+                out = gen.chunk(chunks[k])
+                with cond:
+                    while shared[_TURN] != k:
+                        if shared[_FAILED]:
+                            return
+                        cond.wait(1.0)
+                    ids = shared[_EVENTS], shared[_ASSIGNMENTS], shared[_FACT_DEPARTMENTS]
+                    for slot, n in zip(
+                        (_EVENTS, _ASSIGNMENTS, _FACT_DEPARTMENTS), _counts(out), strict=True
+                    ):
+                        shared[slot] += n
+                    shared[_TURN] = k + 1
+                    cond.notify_all()
+                sinks.write(out, ids, cursor)
+                conn.commit()
+                with cond:
+                    shared[_DONE] += len(out.tickets)
+    except BaseException:
+        with cond:
+            shared[_FAILED] = 1
+            cond.notify_all()
+        raise
+
+
+class _Restore:
+    """The secondary indexes and unique constraints of some tables, dropped for a bulk load and
+    recreated afterwards under the same names and definitions (two connections build them in
+    parallel, each with a large ``maintenance_work_mem``); autovacuum is off for those tables in
+    between."""
+
+    def __init__(self, tables: list[str], statements: list[list[str]]) -> None:
+        self.tables = tables
+        self.statements = statements
+        self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+        self.seconds = 0.0
+
+    @classmethod
+    def drop_indexes(cls, tables: list[str]) -> _Restore:
+        q = connection.ops.quote_name
+        statements: list[list[str]] = []
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), "
+                "pg_get_indexdef(c.conindid) FROM pg_constraint c WHERE c.contype = 'u' "
+                "AND c.conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
+                [tables],
+            )
+            for table, name, definition, index in cursor.fetchall():
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {q(name)}")
+                if definition.startswith("UNIQUE (") and definition.endswith(")"):
+                    # Built as an index first: adding it to the table is then instantaneous
+                    # and does not wait for the other connection's index builds.
+                    statements.append(
+                        [index, f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} UNIQUE "
+                         f"USING INDEX {q(name)}"]
+                    )  # fmt: skip
+                else:
+                    statements.append(
+                        [f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} {definition}"]
+                    )
+            cursor.execute(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
+                "FROM pg_index i WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary "
+                "ORDER BY 1",
+                [tables],
+            )
+            for name, definition in cursor.fetchall():
+                cursor.execute(f"DROP INDEX {name}")
+                statements.append([definition])
+            for table in tables:
+                cursor.execute(f"ALTER TABLE {q(table)} SET (autovacuum_enabled = false)")
+                statements.append([f"ALTER TABLE {q(table)} RESET (autovacuum_enabled)"])
+        # The biggest table first: both connections scan it at once (synchronized scans).
+        order = {t: i for i, t in enumerate(["tickets_ticketevent", "tickets_ticket"])}
+        statements.sort(
+            key=lambda s: min((order.get(t, 9) for t in tables if t in s[0]), default=9)
         )
-    for rows in (
-        gen.ticket_rows,
-        gen.event_rows,
-        gen.assignment_rows,
-        gen.fact_rows,
-        gen.fact_dept_rows,
-    ):
-        rows.clear()
+        return cls(tables, statements)
+
+    def start(self, connections_count: int = 2) -> None:
+        pending = list(self.statements)
+        lock = threading.Lock()
+        conninfo = _conninfo()
+        started = time.perf_counter()
+
+        def build() -> None:
+            import psycopg
+
+            try:
+                with psycopg.connect(**conninfo, autocommit=True) as conn:
+                    conn.execute("SET maintenance_work_mem = '1GB'")
+                    conn.execute("SET max_parallel_maintenance_workers = 0")
+                    while True:
+                        with lock:
+                            if not pending:
+                                break
+                            job = pending.pop(0)
+                        for statement in job:
+                            conn.execute(statement)
+            except BaseException as exc:
+                self.errors.append(exc)
+            self.seconds = max(self.seconds, time.perf_counter() - started)
+
+        self.threads = [threading.Thread(target=build) for _ in range(connections_count)]
+        for thread in self.threads:
+            thread.start()
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join()
+        if self.errors:
+            raise self.errors[0]
+
+    def run(self) -> None:
+        self.start()
+        self.join()
 
 
 def fill_rollups(*, first_ticket_id: int) -> None:
     """Add the facts of tickets ``>= first_ticket_id`` to the rollups, in SQL (the same sums the
-    updater makes row by row; the tests compare the two)."""
+    updater makes row by row; the tests compare the two). The new day rows per node, department
+    and estate are summed once into temporary tables; the month rows and the totals are summed
+    from those."""
     ancestry = Ancestry.everything()
     q = connection.ops.quote_name
+    pg = connection.vendor == "postgresql"
+    nodes = [(r, n) for r, chain in ancestry.cache.items() for n in chain]
     with connection.cursor() as cursor:
+        if pg:
+            cursor.execute("SET LOCAL work_mem = '512MB'")
+            for model in (TicketFact, TicketFactDepartment):  # fresh rows: plan with their sizes
+                cursor.execute(f"ANALYZE {q(model._meta.db_table)}")
         cursor.execute("DROP TABLE IF EXISTS stats_tmp_ancestor")
         cursor.execute(
             "CREATE TEMPORARY TABLE stats_tmp_ancestor (region_id integer, node integer)"
         )
-        pairs = [(r, n) for r, nodes in ancestry.cache.items() for n in nodes]
-        cursor.executemany("INSERT INTO stats_tmp_ancestor VALUES (%s, %s)", pairs)
-        cursor.execute("CREATE INDEX stats_tmp_ancestor_r ON stats_tmp_ancestor (region_id)")
-        bits = ", ".join(f"SUM((f.flags >> {i}) & 1)" for i in range(11))
-        sums = (
-            f"{bits}, COUNT(f.first_response_seconds), "
-            "COALESCE(SUM(f.first_response_seconds), 0), COUNT(f.resolution_seconds), "
-            "COALESCE(SUM(f.resolution_seconds), 0)"
+        if pg:
+            cursor.execute(
+                "INSERT INTO stats_tmp_ancestor SELECT * FROM unnest(%s::int[], %s::int[])",
+                [[r for r, _ in nodes], [n for _, n in nodes]],
+            )
+            cursor.execute("ANALYZE stats_tmp_ancestor")
+        else:
+            cursor.executemany("INSERT INTO stats_tmp_ancestor VALUES (%s, %s)", nodes)
+        bits = [f"SUM((f.flags >> {i}) & 1)" for i in range(11)] + [
+            "COUNT(f.first_response_seconds)",
+            "COALESCE(SUM(f.first_response_seconds), 0)",
+            "COUNT(f.resolution_seconds)",
+            "COALESCE(SUM(f.resolution_seconds), 0)",
+        ]
+        # Typed like the rollup columns: a SUM of bigints would be summed again as numeric.
+        types = {c: "bigint" if c.endswith("_seconds") else "integer" for c in COUNTERS}
+        sums = ", ".join(
+            f"CAST({b} AS {types[c]}) AS {c}" for b, c in zip(bits, COUNTERS, strict=True)
         )
+        summed = ", ".join(f"CAST(SUM({c}) AS {types[c]})" for c in COUNTERS)
+        counters = ", ".join(COUNTERS)
         facts = q(TicketFact._meta.db_table)
         new = f"(f.flags & 1) = 1 AND f.ticket_id >= {int(first_ticket_id)}"
-
-        def upsert(table: str, keys: str, counters: tuple[str, ...], select: str) -> None:
-            sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
-            cursor.execute(
-                f"INSERT INTO {table} ({keys}, {', '.join(counters)}) {select} "
-                f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
-            )
-
-        # Day rows, then the same sums per month (``day`` = the month's first day).
-        for tables, day in (
-            ((RegionDay, RegionDayTotal, DepartmentDay, DepartmentDayTotal, EstateDay), "{t}.day"),
-            (
-                (RegionMonth, RegionMonthTotal, DepartmentMonth, DepartmentMonthTotal, EstateMonth),
-                month_sql("{t}.day"),
+        temporary = {
+            "stats_tmp_region": (
+                f"SELECT a.node AS region_id, f.day AS day, f.category_pk AS category_pk, "
+                f"f.channel AS channel, {sums} FROM {facts} f "
+                f"JOIN stats_tmp_ancestor a ON a.region_id = f.region_id WHERE {new} "
+                f"GROUP BY a.node, f.day, f.category_pk, f.channel"
             ),
-        ):
-            region_table, region_total, department_table, department_total, estate_table = tables
-            f_day, d_day = day.format(t="f"), day.format(t="d")
-            regions = f"FROM {facts} f JOIN stats_tmp_ancestor a ON a.region_id = f.region_id"
-            departments = (
-                f"FROM {facts} f "
-                f"JOIN {q(TicketFactDepartment._meta.db_table)} d ON d.ticket_id = f.ticket_id"
-            )
-            upsert(
-                q(region_table._meta.db_table),
-                "region_id, day, category_pk, channel",
-                COUNTERS,
-                f"SELECT a.node, {f_day}, f.category_pk, f.channel, {sums} {regions} "
-                f"WHERE {new} GROUP BY a.node, {f_day}, f.category_pk, f.channel",
-            )
-            upsert(
-                q(region_total._meta.db_table),
-                "region_id, day",
-                COUNTERS,
-                f"SELECT a.node, {f_day}, {sums} {regions} WHERE {new} GROUP BY a.node, {f_day}",
-            )
-            upsert(
-                q(department_table._meta.db_table),
-                "department_id, day, category_pk, channel",
-                COUNTERS,
-                f"SELECT d.department_id, {d_day}, f.category_pk, f.channel, {sums} "
-                f"{departments} WHERE {new} "
-                f"GROUP BY d.department_id, {d_day}, f.category_pk, f.channel",
-            )
-            upsert(
-                q(department_total._meta.db_table),
-                "department_id, day",
-                COUNTERS,
-                f"SELECT d.department_id, {d_day}, {sums} {departments} WHERE {new} "
-                f"GROUP BY d.department_id, {d_day}",
-            )
-            upsert(
-                q(estate_table._meta.db_table),
-                "region_id, day, estate_id",
-                ("received",),
-                f"SELECT a.node, {f_day}, f.estate_id, COUNT(*) FROM {facts} f "
+            "stats_tmp_department": (
+                f"SELECT d.department_id AS department_id, d.day AS day, "
+                f"f.category_pk AS category_pk, f.channel AS channel, {sums} FROM {facts} f "
+                f"JOIN {q(TicketFactDepartment._meta.db_table)} d ON d.ticket_id = f.ticket_id "
+                f"WHERE {new} GROUP BY d.department_id, d.day, f.category_pk, f.channel"
+            ),
+            "stats_tmp_estate": (
+                f"SELECT a.node AS region_id, f.day AS day, f.estate_id AS estate_id, "
+                f"COUNT(*) AS received FROM {facts} f "
                 f"JOIN stats_tmp_ancestor a ON a.region_id = f.region_id "
-                f"WHERE {new} AND f.estate_id IS NOT NULL GROUP BY a.node, {f_day}, f.estate_id",
+                f"WHERE {new} AND f.estate_id IS NOT NULL GROUP BY a.node, f.day, f.estate_id"
+            ),
+        }
+        for name, select in temporary.items():
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {name} AS {select}")
+            if pg:
+                cursor.execute(f"ANALYZE {name}")
+
+        def add(model: Any, keys: str, names: tuple[str, ...], select: str) -> None:
+            """Insert, or add to the rows already there (``WHERE 1 = 1``: SQLite's upsert
+            needs a WHERE before ON CONFLICT)."""
+            table = q(model._meta.db_table)
+            insert = f"INSERT INTO {table} ({keys}, {', '.join(names)}) {select}"
+            cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
+            if cursor.fetchone() is None:
+                positions = ", ".join(str(i + 1) for i in range(keys.count(",") + 1))
+                cursor.execute(insert + (f" ORDER BY {positions}" if pg else ""))
+                return
+            sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in names)
+            cursor.execute(f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {sets}")
+
+        # The month of a date without going through a time zone (date_trunc of a date would).
+        month = (
+            "CAST(date_trunc('month', CAST(day AS timestamp)) AS date)" if pg else month_sql("day")
+        )
+        for tmp, key, day_model, month_model, day_total, month_total in (
+            ("stats_tmp_region", "region_id", RegionDay, RegionMonth, RegionDayTotal,
+             RegionMonthTotal),
+            ("stats_tmp_department", "department_id", DepartmentDay, DepartmentMonth,
+             DepartmentDayTotal, DepartmentMonthTotal),
+        ):  # fmt: skip
+            detail = f"{key}, day, category_pk, channel"
+            add(day_model, detail, COUNTERS, f"SELECT {detail}, {counters} FROM {tmp} WHERE 1 = 1")
+            add(
+                month_model,
+                detail,
+                COUNTERS,
+                f"SELECT {key}, {month}, category_pk, channel, {summed} FROM {tmp} WHERE 1 = 1 "
+                f"GROUP BY {key}, {month}, category_pk, channel",
             )
-        cursor.execute("DROP TABLE stats_tmp_ancestor")
+            add(
+                day_total,
+                f"{key}, day",
+                COUNTERS,
+                f"SELECT {key}, day, {summed} FROM {tmp} WHERE 1 = 1 GROUP BY {key}, day",
+            )
+            add(
+                month_total,
+                f"{key}, day",
+                COUNTERS,
+                f"SELECT {key}, {month}, {summed} FROM {tmp} WHERE 1 = 1 GROUP BY {key}, {month}",
+            )
+        estate = "region_id, day, estate_id"
+        add(EstateDay, estate, ("received",), f"SELECT {estate}, received FROM stats_tmp_estate")
+        add(
+            EstateMonth,
+            estate,
+            ("received",),
+            f"SELECT region_id, {month}, estate_id, SUM(received) FROM stats_tmp_estate "
+            f"WHERE 1 = 1 GROUP BY region_id, {month}, estate_id",
+        )
+        for name in ("stats_tmp_ancestor", *temporary):
+            cursor.execute(f"DROP TABLE {name}")

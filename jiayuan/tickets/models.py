@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from jiayuan.core.scoping import Scope, ScopedManager, subtree_q
 from jiayuan.tickets.choices import (
+    OPEN_STATES,
     AssignmentRole,
     AssignmentState,
     Channel,
@@ -223,6 +224,20 @@ class Ticket(models.Model):
             # The 督办 tab: few tickets are ever supervised; without it the count walks every
             # open ticket of a wide scope.
             models.Index(fields=["state"], condition=Q(supervised=True), name="ticket_supervised"),
+            # The 超期 lists (stats dashboards): open tickets past the resolution deadline, and
+            # waiting ones past the acceptance deadline, without reading every open ticket.
+            models.Index(
+                fields=["resolve_due", "id"],
+                condition=Q(state__in=OPEN_STATES),
+                name="ticket_open_resolve_due",
+            ),
+            models.Index(
+                fields=["accept_due"],
+                condition=Q(
+                    state__in=[State.TRIAGE, State.ASSIGNED, State.CALLED_UP, State.DISPATCHED]
+                ),
+                name="ticket_waiting_accept_due",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(state__in=State.values), name="ticket_state_valid"),

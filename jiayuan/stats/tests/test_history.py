@@ -93,3 +93,50 @@ def test_demo_data_tickets_option(world, departments):
     call_command("demo-data", "--tickets", "40", "--years", "0.1", stdout=out)
     assert "历史工单已生成：40 张" in out.getvalue()
     assert Ticket.objects.count() == 40
+
+
+def _index_definitions() -> list[tuple[str, str]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid::regclass::text LIKE ANY (ARRAY['tickets_ticket%%', 'stats_ticket%%'])"
+        )
+        indexes = sorted(cursor.fetchall())
+        cursor.execute(
+            "SELECT relname, coalesce(array_to_string(reloptions, ','), '') FROM pg_class "
+            "WHERE relname LIKE ANY (ARRAY['tickets_ticket%%', 'stats_ticket%%'])"
+        )
+        return indexes + sorted(cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_parallel_bulk_load_numbers_in_order_and_restores_the_indexes(
+    world, departments, monkeypatch
+):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the parallel bulk load is PostgreSQL's")
+    from jiayuan.stats import history
+
+    monkeypatch.setattr(history, "CHUNK", 40)  # several chunks for each of the two workers
+    before = _index_definitions()
+    assert any(name == "ticketevent_seq_unique" for name, _ in before)
+    result = generate_history(tickets=400, years=0.3, seed=5, end=END, workers=2)
+    assert result.workers == 2
+    assert _index_definitions() == before
+    assert result.tickets == Ticket.objects.count() == 400
+    assert result.events == TicketEvent.objects.count()
+    # Ids dense and in the tickets' order, whichever worker wrote a chunk.
+    rows = list(TicketEvent.objects.order_by("pk").values_list("pk", "ticket_id", "seq"))
+    assert [pk for pk, _, _ in rows] == list(range(rows[0][0], rows[0][0] + len(rows)))
+    assert rows == sorted(rows, key=lambda r: (r[1], r[2]))
+    for ticket in Ticket.objects.prefetch_related("events"):
+        assert verify_chain(ticket) is None, ticket.number
+        assert ticket.version == len(ticket.events.all())
+    assert Watermark.objects.get().last_event_id == rows[-1][0]
+    generated = snapshot()
+    stats_rebuild()
+    assert snapshot() == generated
