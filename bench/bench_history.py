@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, setup_django, use_database
+from bench.common import emit, load_average, setup_django, use_database
 
 POPULATED = 40  # communities with estates and buildings (hot estates need them)
 
@@ -40,6 +40,8 @@ def build(
 
     call_command("migrate", verbosity=0)
     city = build_demo_city(scale="small", seed=seed, populate_communities=POPULATED)
+    load_before = load_average()
+    cpu_before = _cpu_seconds()
     result = generate_history(
         tickets=tickets,
         years=years,
@@ -56,7 +58,19 @@ def build(
         "generate_tickets_per_second": round(result.tickets / max(result.generate_seconds, 1e-9)),
         "generate_events_per_second": round(result.events / max(result.generate_seconds, 1e-9)),
         "events_per_ticket": round(result.events / max(result.tickets, 1), 2),
+        # This process and its worker processes (PostgreSQL's own backends are not included).
+        "generator_cpu_seconds": round(_cpu_seconds() - cpu_before, 1),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
     }
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:

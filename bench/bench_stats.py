@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_history import build, database_name
-from bench.common import emit, setup_django, time_calls, use_database
+from bench.common import emit, load_average, setup_django, time_calls, use_database
 
 
 def measure(
@@ -64,6 +64,7 @@ def measure(
         "engine": engine,
         "tickets": Ticket.objects.count(),
         "build": built,
+        "load_average_before": load_average(),
         "periods": {},
     }
     user = bench_user(city)
@@ -144,7 +145,11 @@ def measure(
             "ratio_p50": round(table_ms["p50_ms"] / max(rollup_ms["p50_ms"], 1e-6), 1),
             "dashboard_reads": reads_ms,
             "dashboard_http": http_ms,
+            # The whole page against the same figures read straight from the ticket table.
+            "ratio_http_p50": round(table_ms["p50_ms"] / max(http_ms["p50_ms"], 1e-6), 1),
+            "load_average": load_average(),
         }
+    results["load_average_after"] = load_average()
     return results
 
 

@@ -81,3 +81,8 @@ def time_calls(fn: Callable[[], Any], *, repeat: int, warmup: int = 3) -> dict[s
 
 def emit(result: dict[str, Any]) -> None:
     print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (what else was running shows here)."""
+    return [round(x, 2) for x in os.getloadavg()]

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum, Value
 from django.utils import timezone
 
 from jiayuan.regions.models import Estate, Region
@@ -112,11 +112,21 @@ def _row_sets(kind: str, start: Day, end: Day, where: Q) -> list[QuerySet[Any]]:
     return sets
 
 
+def _union(parts: list[QuerySet[Any]]) -> Iterable[dict[str, Any]]:
+    """The rows of several grouped sets in one query (``UNION ALL``): a period's day edges and
+    whole months cost one round trip instead of three."""
+    if not parts:
+        return []
+    return parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+
+
 def _sum(sets: list[QuerySet[Any]], sums: dict[str, Any]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for qs in sets:
-        for name, value in qs.aggregate(**sums).items():
-            total[name] = total.get(name, 0) + (value or 0)
+    # A constant as the "group": one row of sums per set (no GROUP BY), even over no rows.
+    parts = [qs.order_by().values(_one=Value(1)).annotate(**sums) for qs in sets]
+    total: dict[str, int] = {name: 0 for name in sums}
+    for row in _union(parts):
+        for name in sums:
+            total[name] += row[name] or 0
     return total
 
 
@@ -125,11 +135,10 @@ def _grouped(
 ) -> dict[Any, dict[str, int]]:
     """Sums per value of ``field`` across the sets."""
     groups: dict[Any, dict[str, int]] = {}
-    for qs in sets:
-        for row in qs.order_by().values(field).annotate(**sums):
-            into = groups.setdefault(row.pop(field), {})
-            for name, value in row.items():
-                into[name] = into.get(name, 0) + (value or 0)
+    for row in _union([qs.order_by().values(field).annotate(**sums) for qs in sets]):
+        into = groups.setdefault(row.pop(field), {})
+        for name, value in row.items():
+            into[name] = into.get(name, 0) + (value or 0)
     return groups
 
 
