@@ -336,11 +336,11 @@ def _separation(ps: list[float], ns: list[float], threshold: float | None) -> di
 
 
 def measure(
-    *, buildings: int, tickets: int, n_samples: int, seed: int, processes: int
+    *, buildings: int, tickets: int, n_samples: int, seed: int, processes: int, cpu: int = 0
 ) -> dict[str, Any]:
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else set()
     if cpus:
-        os.sched_setaffinity(0, {sorted(cpus)[0]})
+        os.sched_setaffinity(0, {cpu if cpu in cpus else sorted(cpus)[0]})
     model_dir = os.environ.setdefault("JIAYUAN_ROUTING_MODEL_DIR", str(BENCH_VAR / "routing-model"))
     use_database("sqlite", "jiayuan_bench_dispatch", fresh=True)
     setup_django()
@@ -369,7 +369,7 @@ def measure(
             "buildings": buildings,
             "demo_build_seconds": world["demo_seconds"],
         },
-        "one_core_per_ticket": bool(cpus),
+        "one_core_per_ticket": sorted(os.sched_getaffinity(0)) if cpus else None,
         "load_average_at_start": list(os.getloadavg()),
     }
 
@@ -500,6 +500,9 @@ def main() -> None:
         "--processes", type=int, default=1, help="classifier worker processes for the batch"
     )
     parser.add_argument(
+        "--cpu", type=int, default=0, help="the CPU to pin to (another when it is busy)"
+    )
+    parser.add_argument(
         "--duplicates-only",
         action="store_true",
         help="only the duplicate text measure, with the alternatives it was chosen against",
@@ -519,6 +522,7 @@ def main() -> None:
                 n_samples=args.samples,
                 seed=args.seed,
                 processes=args.processes,
+                cpu=args.cpu,
             ),
         }
     )

@@ -313,16 +313,14 @@ def match_address(address: str, *, limit: int = CANDIDATES) -> list[AddressMatch
     if len(query) < 2:
         return []
     index = _current()
-    arrays, weights = [], []
-    for gram in _bigrams(query):
-        posting = index.postings.get(gram)
-        if posting is not None:
-            arrays.append(posting[0])
-            weights.append(np.full(len(posting[0]), posting[1], dtype=np.float32))
-    if not arrays:
+    found = [p for p in map(index.postings.get, _bigrams(query)) if p is not None]
+    if not found:
         return []
-    ids = np.concatenate(arrays)
-    votes = np.bincount(ids, weights=np.concatenate(weights), minlength=len(index.texts))
+    ids = np.concatenate([posting for posting, _ in found])
+    weights = np.repeat(
+        np.array([weight for _, weight in found], dtype=np.float32), [len(p) for p, _ in found]
+    )
+    votes = np.bincount(ids, weights=weights, minlength=len(index.texts))
     # Rank among the voted ids only (a city has ~100,000 addresses; a query votes for a few
     # thousand): each id appears once per shared bigram, so take enough slots for ``limit``.
     at = votes[ids]
