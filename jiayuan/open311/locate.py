@@ -25,6 +25,9 @@ from jiayuan.regions.models import Region
 
 GENERATION_KEY = "open311:grid-index:generation"
 MAX_AGE = 300.0
+# The shared generation is read at most this often (one cache round trip a second, not one per
+# located request); this process's own Region edits still drop the index at once.
+CHECK_EVERY = 1.0
 
 
 @dataclass
@@ -39,6 +42,7 @@ class _Index:
 
 _index: _Index | None = None
 _lock = threading.Lock()
+_checked_at = float("-inf")
 
 
 def invalidate() -> None:
@@ -74,9 +78,14 @@ def _build(generation: Any) -> _Index:
 
 
 def _current() -> _Index:
-    global _index
-    generation = cache.get(GENERATION_KEY)
+    global _index, _checked_at
     index = _index
+    now = time.monotonic()
+    if index is None or now - _checked_at >= CHECK_EVERY:
+        generation = cache.get(GENERATION_KEY)
+        _checked_at = now
+    else:
+        generation = index.generation
     if (
         index is None
         or index.generation != generation

@@ -102,6 +102,20 @@ def submission_create(
 
 
 _FIELDS = [f for f in Submission._meta.concrete_fields if not f.primary_key]
+_SQL: dict[str, str] = {}
+
+
+def _insert_sql(connection: Any) -> str:
+    sql = _SQL.get(connection.alias)
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(f.column) for f in _FIELDS)
+        marks = ", ".join(["%s"] * len(_FIELDS))
+        table = quote(Submission._meta.db_table)
+        sql = _SQL[connection.alias] = (
+            f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {quote('id')}"
+        )
+    return sql
 
 
 def _insert(submission: Submission) -> None:
@@ -112,11 +126,6 @@ def _insert(submission: Submission) -> None:
     cProfile in-process), so the statement is built once here from the model's own fields and
     their own database preparation."""
     connection = connections[router.db_for_write(Submission)]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
-    marks = ", ".join(["%s"] * len(_FIELDS))
-    table = connection.ops.quote_name(Submission._meta.db_table)
-    pk = connection.ops.quote_name("id")
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}"
     params = [f.get_db_prep_save(getattr(submission, f.attname), connection) for f in _FIELDS]
     # Inside a caller's transaction a savepoint keeps a duplicate key from spoiling it.
     nested = connection.in_atomic_block
@@ -124,7 +133,7 @@ def _insert(submission: Submission) -> None:
         transaction.atomic(using=connection.alias) if nested else nullcontext(),
         connection.cursor() as cursor,
     ):
-        cursor.execute(sql, params)
+        cursor.execute(_insert_sql(connection), params)
         submission.pk = cursor.fetchone()[0]
     submission._state.adding = False
     submission._state.db = connection.alias

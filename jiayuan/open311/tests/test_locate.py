@@ -53,13 +53,23 @@ def test_index_is_built_once_and_rebuilt_after_a_region_change(
     assert locate_grid(121.505, 37.545) == new
 
 
-def test_another_process_change_is_seen_through_the_cache_generation(world: Any) -> None:
+def test_another_process_change_is_seen_through_the_cache_generation(
+    world: Any, monkeypatch: Any
+) -> None:
     from django.core.cache import cache
 
+    clock = [5000.0]
+    monkeypatch.setattr(locate.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(locate, "_checked_at", float("-inf"))
     assert locate_grid(121.405, 37.545) == world.r("grid_a1_1")
     built = locate._index
-    # Another process bumped the shared generation: this process rebuilds on its next call.
+    # Another process bumped the shared generation: read at most once a second, so this
+    # process keeps its index for under a second and rebuilds on the first call after.
     cache.set(locate.GENERATION_KEY, "moved-elsewhere", None)
+    clock[0] += 0.5
+    locate_grid(121.405, 37.545)
+    assert locate._index is built
+    clock[0] += 0.6
     locate_grid(121.405, 37.545)
     assert locate._index is not built
 
