@@ -2,7 +2,7 @@
 
     python bench/bench_route.py                 # trains into var/bench/routing if needed
     python bench/bench_route.py --steps         # + the measured steps of docs/routing.md
-                                                #   (held-out and 5-fold CV; ~10 minutes)
+                                                #   (held-out and 5-fold CV; ~25 minutes)
 
 One core: BLAS/OpenMP threads are pinned to 1 before numpy loads and the process is pinned to
 one CPU (``sched_setaffinity``). Prints one JSON object.
@@ -51,13 +51,17 @@ def steps() -> list[dict[str, Any]]:
 
     examples = training.read_examples(training.DATA_PATH)
     train_part, held_out = training.split_examples(examples)
+
+    def chars(normalise: bool, title_view: bool) -> Params:  # the first steps: char blocks only
+        return Params(normalise, title_view, dictionary=False, class_weight=None)
+
     plan = [
-        ("char 1–3 TF-IDF + linear SVM, raw text", Params(False, False, class_weight=None)),
-        ("+ place/number masks normalised", Params(True, False, class_weight=None)),
-        ("+ title as a second TF-IDF block", Params(True, True, class_weight=None)),
-        ("+ balanced class weights", Params(True, True)),
+        ("char 1–3 TF-IDF + linear SVM, raw text", chars(False, False)),
+        ("+ place/number masks normalised", chars(True, False)),
+        ("+ title as a second TF-IDF block", chars(True, True)),
+        ("+ balanced class weights", Params(dictionary=False)),
+        ("+ dictionary-word block (shipped blocks)", Params()),
         ("shipped blocks, sigmoid calibration", Params(calibration="sigmoid")),
-        ("shipped: isotonic calibration", Params()),
     ]
     labels = np.array([e.category for e in examples])
     folds = list(

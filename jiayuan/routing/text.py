@@ -9,8 +9,11 @@ are dropped, in training and in prediction alike.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+
+import numpy as np
 
 # Letters (and an optional number) standing for a place, followed by its level: A市, A2区, K8县,
 # D10镇. Only before a level character, so "A座", "B超", "4S店" are left alone.
@@ -28,9 +31,51 @@ MAX_BODY_CHARS = 2000
 MAX_TITLE_CHARS = 200
 
 
+@functools.cache
+def _nfkc_tables() -> tuple[np.ndarray, dict[str, str], re.Pattern[str]]:
+    """NFKC of each character of the Basic Multilingual Plane: a lookup array for the ones that
+    map to one character, a dictionary (and a pattern finding them) for the ones that map to
+    several ("①" → "1", "㎡" → "m2")."""
+    single = np.arange(0x10000, dtype=np.uint32)
+    several: dict[str, str] = {}
+    for code in range(0x10000):
+        if 0xD800 <= code < 0xE000:  # surrogates: not characters
+            continue
+        char = chr(code)
+        mapped = unicodedata.normalize("NFKC", char)
+        if mapped == char:
+            continue
+        if len(mapped) == 1:
+            single[code] = ord(mapped)
+        else:
+            several[char] = mapped
+    return single, several, re.compile("[" + "".join(map(re.escape, several)) + "]")
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, three to four times faster on Chinese text.
+
+    Each character is first mapped to its own NFKC form (a numpy lookup). That string is
+    compatibility-equivalent to ``text``, so when it is already in NFKC (the usual case: checked
+    by ``unicodedata.is_normalized``) it *is* NFKC(text); otherwise (combining marks, characters
+    outside the BMP) the full normalisation runs on it and gives the same result."""
+    if text.isascii():
+        return text
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    if codes.max() >= 0x10000:
+        return unicodedata.normalize("NFKC", text)
+    single, several, find_several = _nfkc_tables()
+    mapped = single[codes].tobytes().decode("utf-32-le")
+    if find_several.search(mapped):
+        mapped = find_several.sub(lambda m: several[m.group()], mapped)
+    if not unicodedata.is_normalized("NFKC", mapped):
+        mapped = unicodedata.normalize("NFKC", mapped)
+    return mapped
+
+
 def normalise(text: str) -> str:
     """规范化: full-width to half-width (NFKC), masked places to "某"+level, masks removed."""
-    text = unicodedata.normalize("NFKC", text or "")
+    text = nfkc(text or "")
     text = LEFTOVERS.sub(" ", text)
     text = MASKED_PROVINCE.sub("某省", text)
     text = MASKED_PLACE.sub("某", text)

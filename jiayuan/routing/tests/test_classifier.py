@@ -250,3 +250,107 @@ def test_an_artefact_of_the_old_format_counts_as_missing(model_dir: Path) -> Non
     joblib.dump(model, model_dir / training.MODEL_FILE)
     with pytest.raises(training.ModelMissing, match="格式已过期"):
         training.load(model_dir)
+
+
+def test_an_artefact_of_the_two_block_format_still_classifies(model_dir: Path) -> None:
+    """A model pickled before the dictionary block (no ``word_block``, blocks without
+    ``ngram_min``/``hashed``) loads and predicts with its two blocks."""
+    import joblib
+
+    model = training.load(model_dir)
+    assert model.word_block is not None
+    width = model.text_block.width + (model.title_block.width if model.title_block else 0)
+    model.coef = model.coef[:width]
+    for name in ("word_block",):
+        model.__dict__.pop(name)
+    for block in (model.text_block, model.title_block):
+        assert block is not None
+        block.__dict__.pop("ngram_min")
+        block.__dict__.pop("hashed")
+        block.__dict__.pop("_table", None)
+    joblib.dump(model, model_dir / training.MODEL_FILE)
+    old = training.load(model_dir)
+    assert old.word_block is None and len(old._blocks()) == 2
+    np.testing.assert_allclose(old.predict_proba([NOISE]).sum(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(old.predict_one(*NOISE), old.predict_proba([NOISE])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "plain ascii",
+        "，。！？（）：Ａｂ１２　全角",
+        "①②㎡℃™½…",  # several characters each
+        "e\u0301 and Å composed",  # combining marks
+        "한국어 ᄀ\u1161",  # Hangul jamo compose
+        "𝔘😀 outside the BMP 中文",
+        "\ufb01ne ﬀ ligatures",
+    ],
+)
+def test_nfkc_is_unicodedatas_nfkc(text: str) -> None:
+    import unicodedata
+
+    from jiayuan.routing.text import nfkc
+
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)
+
+
+def test_nfkc_agrees_on_every_training_title() -> None:
+    import unicodedata
+
+    from jiayuan.routing.text import nfkc
+
+    examples = training.read_examples(training.DATA_PATH)
+    assert all(nfkc(e.title) == unicodedata.normalize("NFKC", e.title) for e in examples)
+
+
+def test_key_table_finds_every_key_and_nothing_else() -> None:
+    rng = np.random.default_rng(7)
+    keys = np.unique(rng.integers(1, 2**63, 20_000, dtype=np.uint64))
+    table = training.KeyTable(keys, np.arange(len(keys), dtype=np.int32))
+    # with 20,000 keys some home slots collide: linear probing must still find them
+    assert len(np.unique(table._slots(keys))) < len(keys)
+    np.testing.assert_array_equal(table.lookup(keys[::-1]), np.arange(len(keys))[::-1])
+    others = np.setdiff1d(rng.integers(1, 2**63, 5_000, dtype=np.uint64), keys)
+    assert (table.lookup(others) == -1).all()
+
+
+def _substrings(text: str) -> list[str]:
+    text = " ".join(text.lower().split())
+    return [text[i : i + n] for n in (2, 3, 4) for i in range(len(text) - n + 1)]
+
+
+def test_dictionary_block_is_the_tfidf_of_the_dictionary_words_in_the_text() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    words = ["噪音", "扰民", "烧烤店", "油烟扰民", "物业", "不在文中", "x", "太长的一个词语"]
+    texts = ["楼下烧烤店噪音扰民，油烟扰民", "噪音  扰民噪音", "物业不修电梯", "", "Ｘ噪音"]
+    block = training.NgramBlock.fit_words(words, texts, min_df=1, max_df=1.0)
+    # words missing from every text, and words outside 2–4 characters, are not columns
+    keys = np.array([training.gram_key(w, hashed=True) for w in words], dtype=np.uint64)
+    vocabulary = dict(zip(words, block.table.lookup(keys).tolist(), strict=True))
+    assert vocabulary["不在文中"] == vocabulary["x"] == vocabulary["太长的一个词语"] == -1
+    vocabulary = {w: j for w, j in vocabulary.items() if j >= 0}
+    assert sorted(vocabulary.values()) == list(range(block.width)) == list(range(5))
+    reference = TfidfVectorizer(
+        analyzer=lambda t: [g for g in _substrings(t) if g in vocabulary], sublinear_tf=True
+    ).fit(texts)
+    assert set(reference.vocabulary_) == set(vocabulary)
+    order = [reference.vocabulary_[w] for w in sorted(vocabulary, key=lambda w: vocabulary[w])]
+    np.testing.assert_allclose(block.idf, reference.idf_[order], rtol=1e-6)
+    np.testing.assert_allclose(
+        block.transform(texts).toarray(), reference.transform(texts).toarray()[:, order], atol=1e-6
+    )
+    # the min_df filter: a word in one text only is dropped at min_df=2
+    pruned = training.NgramBlock.fit_words(words, texts, min_df=2, max_df=1.0)
+    assert pruned.width == 2  # 噪音 (three texts), 扰民 (two)
+
+
+def test_the_shipped_blocks_include_dictionary_words(model_dir: Path) -> None:
+    model = classifier.current_model()
+    assert model.word_block is not None and model.word_block.hashed
+    widths = sum(block.width for block, _ in model._blocks())
+    assert model.coef.shape == (widths, 7)
+    hits = model.word_block.transform(["某小区楼下烧烤店噪音扰民"])
+    assert hits.nnz > 0
