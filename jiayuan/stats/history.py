@@ -46,6 +46,7 @@ from itertools import accumulate
 from typing import Any
 
 from django.db import connection, connections, transaction
+from django.db.models import Index, UniqueConstraint
 from django.utils import timezone
 
 from jiayuan.core import calendar
@@ -1087,7 +1088,7 @@ def generate_history(
     sinks = _Sinks()
     restore: _Restore | None = None
     if parallel:
-        restore = _Restore.drop_indexes([m._meta.db_table for m in BULK_MODELS])
+        restore = _Restore.drop_indexes(BULK_MODELS)
         try:
             next_ids = _load_parallel(
                 gen, chunks, first_ids, sinks, workers=workers, say=say, started=started
@@ -1288,9 +1289,20 @@ class _Restore:
         self.seconds = 0.0
 
     @classmethod
-    def drop_indexes(cls, tables: list[str]) -> _Restore:
+    def drop_indexes(cls, models: Sequence[Any]) -> _Restore:
         q = connection.ops.quote_name
+        tables = [m._meta.db_table for m in models]
         statements: list[list[str]] = []
+        # The indexes a model declares are recreated with the migrations' own SQL: the
+        # catalogue's text of a partial index would come back spelled differently.
+        declared: dict[str, str] = {}
+        with connection.schema_editor(atomic=False, collect_sql=True) as editor:
+            for model in models:
+                for item in [*model._meta.indexes, *model._meta.constraints]:
+                    if isinstance(item, Index) or (
+                        isinstance(item, UniqueConstraint) and item.condition is not None
+                    ):
+                        declared[item.name] = str(item.create_sql(model, editor))
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), "
@@ -1319,7 +1331,7 @@ class _Restore:
             )
             for name, definition in cursor.fetchall():
                 cursor.execute(f"DROP INDEX {name}")
-                statements.append([definition])
+                statements.append([declared.get(name.split(".")[-1].strip('"'), definition)])
             for table in tables:
                 cursor.execute(f"ALTER TABLE {q(table)} SET (autovacuum_enabled = false)")
                 statements.append([f"ALTER TABLE {q(table)} RESET (autovacuum_enabled)"])
