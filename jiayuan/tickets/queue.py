@@ -150,26 +150,43 @@ def _existing(scope: str, key: str) -> Submission | None:
     )
 
 
-def _arguments(submission: Submission) -> dict[str, Any]:
-    """``ticket_create``'s arguments back from the payload; a vanished object is an error."""
-    args = dict(submission.payload)
-    for name, model in _RELATED.items():
-        pk = args.get(name)
-        if pk is None:
-            continue
+def _related(batch: list[Submission]) -> dict[str, dict[int, Any]]:
+    """The objects a batch's payloads name, read in one query per kind (not per submission)."""
+    wanted: dict[str, set[int]] = {name: set() for name in (*_RELATED, "reporter")}
+    for submission in batch:
+        for name in wanted:
+            pk = submission.payload.get(name)
+            if pk is not None:
+                wanted[name].add(pk)
+    found: dict[str, dict[int, Any]] = {}
+    for name, model in (*_RELATED.items(), ("reporter", get_user_model())):
         qs = model.objects.all()
         if model is Building:
             qs = qs.select_related("grid")
         if model is Household:
             qs = qs.select_related("building__grid")
-        obj = qs.filter(pk=pk).first()
+        found[name] = qs.in_bulk(wanted[name]) if wanted[name] else {}
+    return found
+
+
+def _arguments(
+    submission: Submission, related: dict[str, dict[int, Any]] | None = None
+) -> dict[str, Any]:
+    """``ticket_create``'s arguments back from the payload; a vanished object is an error."""
+    related = related if related is not None else _related([submission])
+    args = dict(submission.payload)
+    for name, model in _RELATED.items():
+        pk = args.get(name)
+        if pk is None:
+            continue
+        obj = related[name].get(pk)
         if obj is None:
             raise JiayuanError(
                 f"提交时引用的{model._meta.verbose_name}已不存在", code="not_found", field=name
             )
         args[name] = obj
     if args.get("reporter") is not None:
-        args["reporter"] = get_user_model().objects.filter(pk=args["reporter"]).first()
+        args["reporter"] = related["reporter"].get(args["reporter"])
     if submission.idempotency_key:
         args["idempotency_scope"] = submission.idempotency_scope
         args["idempotency_key"] = submission.idempotency_key
@@ -180,18 +197,31 @@ def _arguments(submission: Submission) -> dict[str, Any]:
     return args
 
 
-def submission_process(submission: Submission, *, now: dt.datetime | None = None) -> Submission:
+def submission_process(
+    submission: Submission,
+    *,
+    now: dt.datetime | None = None,
+    related: dict[str, dict[int, Any]] | None = None,
+) -> Submission:
     """Make the submission's ticket (or record why it cannot be made); safe to repeat."""
     now = now or timezone.now()
     pending = Submission.objects.filter(pk=submission.pk, state=SubmissionState.PENDING)
     try:
-        intake = ticket_create(channel=submission.channel, **_arguments(submission))
+        intake = ticket_create(channel=submission.channel, **_arguments(submission, related))
     except JiayuanError as exc:
-        pending.update(state=SubmissionState.FAILED, error=exc.message[:500], processed_at=now)
+        changes: dict[str, Any] = {
+            "state": SubmissionState.FAILED,
+            "error": exc.message[:500],
+            "processed_at": now,
+        }
         logger.warning("submission %s refused: %s", submission.token, exc.message)
     else:
-        pending.update(state=SubmissionState.DONE, ticket=intake.ticket, processed_at=now)
-    submission.refresh_from_db()
+        changes = {"state": SubmissionState.DONE, "ticket": intake.ticket, "processed_at": now}
+    if pending.update(**changes):
+        for name, value in changes.items():
+            setattr(submission, name, value)
+    else:  # another worker got there first: report what it recorded
+        submission.refresh_from_db()
     return submission
 
 
@@ -203,8 +233,9 @@ def submissions_drain(*, limit: int | None = None) -> dict[str, int]:
         batch = list(Submission.objects.filter(state=SubmissionState.PENDING).order_by("id")[:size])
         if not batch:
             break
+        related = _related(batch)
         for submission in batch:
-            state = submission_process(submission).state
+            state = submission_process(submission, related=related).state
             if state == SubmissionState.DONE:
                 done += 1
             elif state == SubmissionState.FAILED:
