@@ -8,11 +8,11 @@ calibrator per category fitted on 5-fold out-of-fold SVM scores, so that predict
 mean what they say. docs/routing.md has the measured steps that led here.
 
 After fitting, each TF-IDF block is kept as arrays (``NgramBlock``): every n-gram is a 64-bit
-integer (21 bits per code point; a polynomial hash for the dictionary block's 4-grams), the
-vocabulary an array of them and, built on first use, an open-addressing hash table. Prediction
-then finds the n-grams of any number of messages with a few numpy operations instead of sklearn's
-per-n-gram Python loop: one message in well under a millisecond, 65,000 in seconds, and no
-300,000-entry string dictionary in memory.
+integer (21 bits per code point; in the dictionary block, whose words reach 4 characters, a
+polynomial hash), the vocabulary an array of them and, built when the model is loaded, an
+open-addressing hash table. Prediction then finds the n-grams of any number of messages with a
+few numpy operations instead of sklearn's per-n-gram Python loop: one message in well under a
+millisecond, 65,000 in seconds, and no 300,000-entry string dictionary in memory.
 
 The data is ``data/train.csv`` (TipDM 2020 messages, see ``data/README.md``). Its fixed,
 stratified 20% split (``split_examples``) is the validation set: no model is trained on it, and
@@ -191,6 +191,17 @@ def key_gram(key: int) -> str:
     return "".join(reversed(chars))
 
 
+Encoded = tuple[np.ndarray, np.ndarray]  # (code + 1 of every character, where each text ends)
+
+
+def encode(texts: Sequence[str]) -> Encoded:
+    """The texts as sklearn's char analyzer reads them (lower case, whitespace runs collapsed),
+    concatenated as code points + 1, and the end offset of each text."""
+    texts = [WHITESPACE_RUNS.sub(" ", t.lower()) for t in texts]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    return _codes("".join(texts)), np.cumsum(lengths)
+
+
 class KeyTable:
     """An open-addressing hash table (linear probing) from n-gram key to column, as two arrays.
 
@@ -339,15 +350,14 @@ class NgramBlock:
         """n-gram → column (for comparing with sklearn in tests; exact keys only)."""
         return {key_gram(int(k)): int(j) for k, j in zip(self.keys, self.columns, strict=True)}
 
-    def hits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(row, column) of every in-vocabulary n-gram occurrence of ``texts``."""
-        texts = [WHITESPACE_RUNS.sub(" ", t.lower()) for t in texts]
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        codes = _codes("".join(texts))
-        ends = np.cumsum(lengths)
-        table = self.table
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
+    def hits(
+        self, texts: Sequence[str], encoded: Encoded | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of every in-vocabulary n-gram occurrence of ``texts`` (``encoded``:
+        their ``encode``, when the caller has it already)."""
+        codes, ends = encoded or encode(texts)
+        # the keys of every n (n-gram i starts at character i), looked up in one call
+        keys: list[np.ndarray] = []
         key = codes
         for n in range(1, self.ngram_max + 1):
             if n > 1:
@@ -355,26 +365,27 @@ class NgramBlock:
                     key = key[:-1] * HASH_MULTIPLIER + codes[n - 1 :]
                 else:
                     key = (key[:-1] << np.uint64(CODE_BITS)) | codes[n - 1 :]
-            if n < self.ngram_min:
-                continue
-            column = table.lookup(key)
-            found = np.flatnonzero(column >= 0)
-            if len(texts) == 1:  # one message: every key lies inside it
-                rows.append(np.zeros(len(found), dtype=np.int64))
-                cols.append(column[found])
-                continue
-            # the row of each start position; an n-gram that runs into the next message is
-            # dropped (it would start within the last n - 1 characters of its own)
-            row = np.searchsorted(ends, found, side="right")
-            inside = found + n <= ends[np.minimum(row, len(ends) - 1)]
-            rows.append(row[inside])
-            cols.append(column[found[inside]])
-        if not rows:
+            if n >= self.ngram_min:
+                keys.append(key)
+        if not keys or not len(codes):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
-        return np.concatenate(rows), np.concatenate(cols)
+        column = self.table.lookup(np.concatenate(keys))
+        found = np.flatnonzero(column >= 0)
+        if len(texts) == 1:  # one message: every key lies inside it
+            return np.zeros(len(found), dtype=np.int64), column[found]
+        # the start and length of each found n-gram; one that runs into the next message is
+        # dropped (it would start within the last n - 1 characters of its own)
+        sizes = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+        bounds = np.cumsum(sizes)
+        part = np.searchsorted(bounds, found, side="right")
+        start = found - (bounds - sizes)[part]
+        length = part + self.ngram_min
+        row = np.searchsorted(ends, start, side="right")
+        inside = start + length <= ends[np.minimum(row, len(ends) - 1)]
+        return row[inside], column[found[inside]]
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        rows, cols = self.hits(texts)
+    def transform(self, texts: Sequence[str], encoded: Encoded | None = None) -> sp.csr_matrix:
+        rows, cols = self.hits(texts, encoded)
         counts = sp.csr_matrix(
             (np.ones(len(rows), dtype=np.float32), (rows, cols)),
             shape=(len(texts), self.width),
@@ -390,9 +401,11 @@ class NgramBlock:
             counts.data = (counts.data * scale).astype(np.float32)
         return counts
 
-    def score_one(self, text: str, coef: np.ndarray, offset: int) -> np.ndarray:
+    def score_one(
+        self, text: str, coef: np.ndarray, offset: int, encoded: Encoded | None = None
+    ) -> np.ndarray:
         """The linear scores of one text's block (no sparse matrix: a few hundred hits)."""
-        _, cols = self.hits([text])
+        _, cols = self.hits([text], encoded)
         if not len(cols):
             return np.zeros(coef.shape[1])
         columns, tf = np.unique(cols, return_counts=True)
@@ -444,7 +457,8 @@ class RoutingModel:
 
     def features(self, pairs: Sequence[tuple[str, str]]) -> sp.csr_matrix:
         views = self._views(pairs)
-        blocks = [block.transform(views[view]) for block, view in self._blocks()]
+        encoded = [encode(views[0]), encode(views[1])]  # each view is encoded once
+        blocks = [block.transform(views[v], encoded[v]) for block, v in self._blocks()]
         return sp.hstack(blocks, format="csr") if len(blocks) > 1 else blocks[0]
 
     def scores(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
@@ -478,10 +492,11 @@ class RoutingModel:
     def predict_one(self, title: str, body: str) -> np.ndarray:
         """``predict_proba`` of one message without building a sparse matrix."""
         views = self._views([(title, body)])
+        encoded = [encode(views[0]), encode(views[1])]
         score = self.intercept.copy()
         offset = 0
         for block, view in self._blocks():
-            score += block.score_one(views[view][0], self.coef, offset)
+            score += block.score_one(views[view][0], self.coef, offset, encoded[view])
             offset += block.width
         return self.calibrate(score[None, :])[0]
 
