@@ -411,7 +411,8 @@ class NgramBlock:
         columns, tf = np.unique(cols, return_counts=True)
         values = (np.log(tf) + 1.0) * self.idf[columns]
         values /= np.sqrt(values @ values)
-        return values @ coef[offset + columns].astype(np.float64)
+        # float32 like the batch path (sparse float32 features times float32 weights)
+        return (values.astype(np.float32) @ coef[offset + columns]).astype(np.float64)
 
 
 @dataclass
