@@ -313,7 +313,9 @@ def match_address(address: str, *, limit: int = CANDIDATES) -> list[AddressMatch
     if len(query) < 2:
         return []
     index = _current()
-    found = [p for p in map(index.postings.get, _bigrams(query)) if p is not None]
+    # Sorted: a set's order follows the per-process string hash, and the float votes summed in a
+    # different order could break near-ties differently from one process to the next.
+    found = [p for p in map(index.postings.get, sorted(_bigrams(query))) if p is not None]
     if not found:
         return []
     ids = np.concatenate([posting for posting, _ in found])
@@ -339,7 +341,9 @@ def match_address(address: str, *, limit: int = CANDIDATES) -> list[AddressMatch
         )
         for i in (int(j) for j in top)
     ]
-    # Ties go to the longer (more specific) address: a building beats its estate.
+    # Ties go to the longer (more specific) address: a building beats its estate; then the text
+    # itself, so the order never depends on how the candidates arrived.
+    matches.sort(key=lambda m: m.text)
     matches.sort(key=lambda m: (m.score, len(m.text), m.building_id is not None), reverse=True)
     return matches
 
