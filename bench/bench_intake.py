@@ -5,7 +5,10 @@ For each engine it builds a fresh database (``jiayuan_bench_intake``: migrate, t
 of ``jiayuan.core.testing.build_world()``, one Open311 key), starts ``gunicorn jiayuan.wsgi``
 with 2 sync workers on a free loopback port, and sends a fixed number of requests per target
 from a pool of client threads (plain ``http.client``, one connection per request, as gunicorn's
-sync workers close connections anyway):
+sync workers close connections anyway). Every target is warmed first (100 requests), then the
+targets take turns in ``--rounds`` rounds, so that the ceiling and the writes see the same
+machine (another job starting, the workers' caches filling) rather than the ceiling being
+measured alone at the start:
 
 - ``ceiling``: ``GET /healthz`` (one ``SELECT 1``);
 - ``open311``: ``POST /open311/v2/requests.json``, form-encoded, lat/long inside grid A1-1 (so
@@ -208,35 +211,49 @@ def request(
         conn.close()
 
 
-def run_target(
-    port: int, make: Any, *, count: int, threads: int, warmup: int = 50
-) -> dict[str, Any]:
-    """Send ``count`` requests built by ``make(i)`` from ``threads`` threads; rps and latency."""
+def run_rounds(
+    port: int, targets: dict[str, Any], *, count: int, threads: int, rounds: int, warmup: int = 100
+) -> dict[str, dict[str, Any]]:
+    """Send ``count`` requests per target built by ``make(i)`` from ``threads`` threads, the
+    targets interleaved in ``rounds`` rounds (ceiling, then each write, then the ceiling again …)
+    after every target was warmed: a drift of the machine (other jobs, the workers' first
+    imports, caches filling) then falls on every target alike instead of on whichever ran first.
+    Returns rps and latency per target over all its rounds."""
 
-    def one(i: int) -> tuple[int, float]:
+    def one(make: Any, i: int) -> tuple[int, float]:
         method, path, body, headers = make(i)
         start = time.perf_counter()
         status = request(port, method, path, body, headers)[0]
         return status, (time.perf_counter() - start) * 1000
 
+    per_round = max(1, count // rounds)
+    seen: dict[str, list[tuple[int, float]]] = {name: [] for name in targets}
+    elapsed: dict[str, float] = dict.fromkeys(targets, 0.0)
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(one, range(-warmup, 0)))
-        start = time.perf_counter()
-        results = list(pool.map(one, range(count)))
-        elapsed = time.perf_counter() - start
-    ok = [ms for status, ms in results if 200 <= status < 300]
-    statuses: dict[str, int] = {}
-    for status, _ in results:
-        statuses[str(status)] = statuses.get(str(status), 0) + 1
-    return {
-        "requests": count,
-        "ok": len(ok),
-        "statuses": statuses,
-        "seconds": round(elapsed, 2),
-        "rps": round(len(ok) / elapsed, 1),
-        "p50_ms": round(percentile(ok, 0.50), 1),
-        "p95_ms": round(percentile(ok, 0.95), 1),
-    }
+        for make in targets.values():
+            list(pool.map(lambda i, m=make: one(m, i), range(-warmup, 0)))
+        for r in range(rounds):
+            for name, make in targets.items():
+                ids = range(r * per_round, (r + 1) * per_round)
+                start = time.perf_counter()
+                seen[name].extend(pool.map(lambda i, m=make: one(m, i), ids))
+                elapsed[name] += time.perf_counter() - start
+    out: dict[str, dict[str, Any]] = {}
+    for name, results in seen.items():
+        ok = [ms for status, ms in results if 200 <= status < 300]
+        statuses: dict[str, int] = {}
+        for status, _ in results:
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+        out[name] = {
+            "requests": len(results),
+            "ok": len(ok),
+            "statuses": statuses,
+            "seconds": round(elapsed[name], 2),
+            "rps": round(len(ok) / elapsed[name], 1),
+            "p50_ms": round(percentile(ok, 0.50), 1),
+            "p95_ms": round(percentile(ok, 0.95), 1),
+        }
+    return out
 
 
 def collectstatic(engine: str) -> None:
@@ -250,7 +267,7 @@ def collectstatic(engine: str) -> None:
     )
 
 
-def measure(engine: str, *, count: int, threads: int, workers: int) -> dict[str, Any]:
+def measure(engine: str, *, count: int, threads: int, workers: int, rounds: int) -> dict[str, Any]:
     prep = subprocess.run(
         [sys.executable, __file__, "--prepare", engine],
         cwd=ROOT,
@@ -293,12 +310,6 @@ def measure(engine: str, *, count: int, threads: int, workers: int) -> dict[str,
         def open311_queued(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
             return open311_with(setup["queued_api_key"], "oq", i)
 
-        results: dict[str, Any] = {
-            "ceiling": run_target(port, ceiling, count=count, threads=threads),
-            "open311": run_target(port, open311, count=count, threads=threads),
-            "open311_queued": run_target(port, open311_queued, count=count, threads=threads),
-        }
-
         def api(i: int, queued: bool = False) -> tuple[str, str, bytes | None, dict[str, str]]:
             payload = {
                 "description": f"基准测试第{i}件：楼道灯不亮",
@@ -317,12 +328,19 @@ def measure(engine: str, *, count: int, threads: int, workers: int) -> dict[str,
         def api_queued(i: int) -> tuple[str, str, bytes | None, dict[str, str]]:
             return api(i, queued=True)
 
-        method, path, body, headers = api(-1000)
-        if request(port, method, path, body, headers)[0] == 404:
-            results["api"] = {"skipped": "POST /api/v1/tickets does not exist yet"}
-        else:
-            results["api"] = run_target(port, api, count=count, threads=threads)
-            results["api_queued"] = run_target(port, api_queued, count=count, threads=threads)
+        results: dict[str, Any] = run_rounds(
+            port,
+            {
+                "ceiling": ceiling,
+                "open311": open311,
+                "open311_queued": open311_queued,
+                "api": api,
+                "api_queued": api_queued,
+            },
+            count=count,
+            threads=threads,
+            rounds=rounds,
+        )
     finally:
         stop_server(server)
     drain = time_drain(engine)
@@ -391,6 +409,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per target")
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="the targets interleaved in this many rounds"
+    )
     parser.add_argument("--prepare", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
@@ -405,6 +426,7 @@ def main() -> None:
         "requests_per_target": args.requests,
         "client_threads": args.threads,
         "gunicorn_workers": args.workers,
+        "rounds": args.rounds,
         "cpus": os.cpu_count(),
         "notes": [],
     }
@@ -413,7 +435,11 @@ def main() -> None:
             document["notes"].append("PostgreSQL unreachable: its run was skipped")
             continue
         document[engine] = measure(
-            engine, count=args.requests, threads=args.threads, workers=args.workers
+            engine,
+            count=args.requests,
+            threads=args.threads,
+            workers=args.workers,
+            rounds=args.rounds,
         )
     emit(document)
 
