@@ -183,6 +183,7 @@ def main() -> None:
         k: validation.get(k) for k in ("macro_f1", "accuracy", "calibration", "thresholds")
     }
     result["recommended_threshold"] = model.meta.get("recommended_threshold")
+    result["category_thresholds"] = model.meta.get("category_thresholds")
     if args.steps:
         result["steps"] = steps()
     emit(result)

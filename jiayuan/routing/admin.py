@@ -12,7 +12,14 @@ from jiayuan.routing.models import RoutingFeedback, RoutingThreshold
 
 @admin.register(RoutingThreshold)
 class RoutingThresholdAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "category", "threshold", "note", "updated_at"]
+    list_display = ["__str__", "category", "threshold", "source", "note", "updated_at"]
+    list_filter = ["source"]
+    readonly_fields = ["source"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # A person's setting: ``route train`` no longer replaces this row.
+        obj.source = RoutingThreshold.Source.ADMIN
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(RoutingFeedback)

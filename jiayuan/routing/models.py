@@ -32,7 +32,15 @@ class RoutingThreshold(models.Model):
         limit_choices_to={"parent__isnull": True},
         related_name="+",
     )
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "人工设置"
+        LEARNED = "learned", "训练生成"
+
     threshold = models.FloatField("阈值", default=DEFAULT_THRESHOLD)
+    # ``route train``/``retrain`` write "learned" rows per category and replace only those: a row
+    # a person saved (admin sets "admin") is never overwritten by training.
+    source = models.CharField("来源", max_length=10, choices=Source, default=Source.ADMIN)
     note = models.CharField("说明", max_length=200, blank=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
@@ -52,6 +60,47 @@ class RoutingThreshold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category.name if self.category else '默认'} ≥ {self.threshold}"
+
+    @classmethod
+    def apply_learned(cls, thresholds: dict[str, float], *, note: str) -> dict[str, str]:
+        """Write learned per-category thresholds (分类阈值, from a model's training): create a
+        category's row or update a learned one; a row a person set is left alone, as is the
+        default row. Returns {category name: "created" | "updated" | "kept (admin)" |
+        "unknown category"}."""
+        from django.db import transaction
+
+        from jiayuan.tickets.models import Category
+
+        outcome: dict[str, str] = {}
+        with transaction.atomic():
+            categories = {
+                c.name: c
+                for c in Category.objects.filter(parent__isnull=True, name__in=list(thresholds))
+            }
+            rows = {
+                row.category_id: row
+                for row in cls.objects.select_for_update().filter(
+                    category__in=list(categories.values())
+                )
+            }
+            for name, value in thresholds.items():
+                category = categories.get(name)
+                if category is None:
+                    outcome[name] = "unknown category"
+                    continue
+                row = rows.get(category.pk)
+                if row is None:
+                    cls.objects.create(
+                        category=category, threshold=value, source=cls.Source.LEARNED, note=note
+                    )
+                    outcome[name] = "created"
+                elif row.source == cls.Source.LEARNED:
+                    row.threshold, row.note = value, note
+                    row.save(update_fields=["threshold", "note", "updated_at"])
+                    outcome[name] = "updated"
+                else:
+                    outcome[name] = "kept (admin)"
+        return outcome
 
 
 class RoutingFeedback(models.Model):

@@ -15,10 +15,12 @@ from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from jiayuan.core.errors import JiayuanError
 from jiayuan.routing import classifier, services, training
 from jiayuan.routing.metrics import REPORTED_THRESHOLDS, evaluation_report
+from jiayuan.routing.models import RoutingThreshold
 from jiayuan.routing.selectors import threshold_for, thresholds
 
 
@@ -53,6 +55,7 @@ class Command(BaseCommand):
         model = services.train_and_save(directory=directory)
         self.stdout.write(self._summary(model))
         self.stdout.write(f"已保存到 {directory}")
+        self._apply_learned(model)
 
     def do_evaluate(self, options: dict[str, Any]) -> None:
         model = classifier.current_model()
@@ -86,6 +89,20 @@ class Command(BaseCommand):
                 thresholds=sorted({*REPORTED_THRESHOLDS, default}),
                 threshold_for=threshold_for,
             )
+            report["configured_threshold"]["per_category"] = {
+                name: threshold_for(name) for name in model.labels
+            }
+            learned = learned_thresholds(model)
+            if learned:
+                report["thresholds"].append(
+                    training.category_policy_stats(
+                        truth=[e.category for e in known],
+                        proba=proba,
+                        labels=model.labels,
+                        per_category=learned,
+                        default=float(model.meta.get("recommended_threshold", default)),
+                    )
+                )
         else:
             report["evaluated_rows"] = 0
         self.stdout.write(json.dumps(report, ensure_ascii=False))
@@ -104,11 +121,33 @@ class Command(BaseCommand):
         )
         if outcome.replaced:
             self.stdout.write(self.style.SUCCESS("新模型已替换当前模型。"))
+            self._apply_learned(outcome.candidate)
         else:
             self.stdout.write(
                 self.style.WARNING("新模型更差，未替换，当前模型保持不变（--force 可强制替换）。")
             )
         self.stdout.write(json.dumps(outcome.as_dict(), ensure_ascii=False))
+
+    def _apply_learned(self, model: training.RoutingModel) -> None:
+        """The model's learned per-category thresholds become ``RoutingThreshold`` rows, except
+        where a person set one in admin."""
+        learned = learned_thresholds(model)
+        if not learned:
+            return
+        try:
+            outcome = RoutingThreshold.apply_learned(
+                learned, note=f"训练生成（模型 {model.version}，训练集五折交叉验证）"
+            )
+        except (DatabaseError, RuntimeError) as exc:
+            # The model is saved already; without a database (not migrated yet, or a test without
+            # one) its thresholds stay in the artefact and the next train writes them.
+            self.stderr.write(f"分类阈值未写入数据库：{exc}")
+            return
+        parts = [
+            f"{name} {learned[name]:.2f}（{_OUTCOME.get(what, what)}）"
+            for name, what in outcome.items()
+        ]
+        self.stdout.write("分类阈值：" + "；".join(parts))
 
     @staticmethod
     def _summary(model: training.RoutingModel) -> str:
@@ -120,6 +159,20 @@ class Command(BaseCommand):
             f"Brier {cal['brier']:.4f}，ECE {cal['ece']:.4f}；"
             f"建议阈值 {model.meta['recommended_threshold']:.2f}"
         )
+
+
+_OUTCOME = {
+    "created": "新建",
+    "updated": "已更新",
+    "kept (admin)": "保留人工设置",
+    "unknown category": "无此分类",
+}
+
+
+def learned_thresholds(model: training.RoutingModel) -> dict[str, float]:
+    """The per-category thresholds kept in the artefact's metadata ({} for older artefacts)."""
+    policy = model.meta.get("category_thresholds") or {}
+    return {str(k): float(v) for k, v in (policy.get("thresholds") or {}).items()}
 
 
 def _loadable(directory: Any) -> bool:
