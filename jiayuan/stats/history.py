@@ -1281,9 +1281,10 @@ class _Restore:
     parallel, each with a large ``maintenance_work_mem``); autovacuum is off for those tables in
     between."""
 
-    def __init__(self, tables: list[str], statements: list[list[str]]) -> None:
+    def __init__(self, tables: list[str], statements: list[list[str]], finals: list[str]) -> None:
         self.tables = tables
         self.statements = statements
+        self.finals = finals
         self.threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []
         self.seconds = 0.0
@@ -1293,6 +1294,9 @@ class _Restore:
         q = connection.ops.quote_name
         tables = [m._meta.db_table for m in models]
         statements: list[list[str]] = []
+        # Run once every index is built: they lock the table against the other connection's
+        # index builds (a constraint attached while the other one builds would wait for it).
+        finals: list[str] = []
         # The indexes a model declares are recreated with the migrations' own SQL: the
         # catalogue's text of a partial index would come back spelled differently.
         declared: dict[str, str] = {}
@@ -1315,10 +1319,10 @@ class _Restore:
                 if definition.startswith("UNIQUE (") and definition.endswith(")"):
                     # Built as an index first: adding it to the table is then instantaneous
                     # and does not wait for the other connection's index builds.
-                    statements.append(
-                        [index, f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} UNIQUE "
-                         f"USING INDEX {q(name)}"]
-                    )  # fmt: skip
+                    statements.append([index])
+                    finals.append(
+                        f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} UNIQUE USING INDEX {q(name)}"
+                    )
                 else:
                     statements.append(
                         [f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} {definition}"]
@@ -1334,16 +1338,17 @@ class _Restore:
                 statements.append([declared.get(name.split(".")[-1].strip('"'), definition)])
             for table in tables:
                 cursor.execute(f"ALTER TABLE {q(table)} SET (autovacuum_enabled = false)")
-                statements.append([f"ALTER TABLE {q(table)} RESET (autovacuum_enabled)"])
+                finals.append(f"ALTER TABLE {q(table)} RESET (autovacuum_enabled)")
         # The biggest table first: both connections scan it at once (synchronized scans).
         order = {t: i for i, t in enumerate(["tickets_ticketevent", "tickets_ticket"])}
         statements.sort(
             key=lambda s: min((order.get(t, 9) for t in tables if t in s[0]), default=9)
         )
-        return cls(tables, statements)
+        return cls(tables, statements, finals)
 
     def start(self, connections_count: int = 2) -> None:
         pending = list(self.statements)
+        done: list[Any] = []
         lock = threading.Lock()
         conninfo = _conninfo()
         started = time.perf_counter()
@@ -1361,6 +1366,12 @@ class _Restore:
                                 break
                             job = pending.pop(0)
                         for statement in job:
+                            conn.execute(statement)
+                    with lock:
+                        done.append(conn)
+                        last = len(done) == connections_count
+                    if last:  # the other connections are through: nothing locks the tables
+                        for statement in self.finals:
                             conn.execute(statement)
             except BaseException as exc:
                 self.errors.append(exc)
