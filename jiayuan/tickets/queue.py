@@ -110,7 +110,9 @@ def _insert_sql(connection: Any) -> str:
     if sql is None:
         quote = connection.ops.quote_name
         columns = ", ".join(quote(f.column) for f in _FIELDS)
-        marks = ", ".join(["%s"] * len(_FIELDS))
+        # The driver's own placeholder: the statement goes to it directly (see _insert).
+        mark = "?" if connection.vendor == "sqlite" else "%s"
+        marks = ", ".join([mark] * len(_FIELDS))
         table = quote(Submission._meta.db_table)
         sql = _SQL[connection.alias] = (
             f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {quote('id')}"
@@ -124,17 +126,23 @@ def _insert(submission: Submission) -> None:
     The queued accept is the hot path of a busy machine channel: the ORM's compiled insert and a
     transaction around one statement cost more than the rest of the request (measured with
     cProfile in-process), so the statement is built once here from the model's own fields and
-    their own database preparation."""
+    their own database preparation, and handed to the driver's cursor directly (Django's
+    wrapper rewrote the placeholders on every call); driver errors still arrive as Django's
+    (``IntegrityError`` for a repeated key)."""
     connection = connections[router.db_for_write(Submission)]
     params = [f.get_db_prep_save(getattr(submission, f.attname), connection) for f in _FIELDS]
     # Inside a caller's transaction a savepoint keeps a duplicate key from spoiling it.
     nested = connection.in_atomic_block
-    with (
-        transaction.atomic(using=connection.alias) if nested else nullcontext(),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(_insert_sql(connection), params)
-        submission.pk = cursor.fetchone()[0]
+    with transaction.atomic(using=connection.alias) if nested else nullcontext():
+        connection.close_if_health_check_failed()
+        connection.ensure_connection()
+        with connection.wrap_database_errors:
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(_insert_sql(connection), params)
+                submission.pk = cursor.fetchone()[0]
+            finally:
+                cursor.close()
     submission._state.adding = False
     submission._state.db = connection.alias
 
