@@ -16,7 +16,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
@@ -25,10 +24,10 @@ from jiayuan.core.errors import JiayuanError, NotFound
 from jiayuan.core.memo import Memo
 from jiayuan.core.models import ApiToken
 from jiayuan.core.scoping import scope_for
+from jiayuan.core.usage import touch_last_used
 
 PREFIX = "jyt_"
 VISIBLE = 10
-LAST_USED_EVERY = dt.timedelta(minutes=1)
 
 
 def _digest(raw: str) -> str:
@@ -110,12 +109,9 @@ def token_user(raw: str, *, now: dt.datetime | None = None) -> Any:
     live = _live.get(digest, lambda: _load(digest))
     if live is None:
         return None
-    now = now or timezone.now()
-    if live.last_used_at is None or live.last_used_at < now - LAST_USED_EVERY:
-        ApiToken.objects.filter(pk=live.token_id).filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
-        ).update(last_used_at=now)
-        live.last_used_at = now
+    live.last_used_at = touch_last_used(
+        ApiToken, live.token_id, live.last_used_at, now or timezone.now()
+    )
     return copy.copy(live.user)
 
 

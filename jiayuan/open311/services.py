@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from jiayuan.core.errors import JiayuanError, PermissionDenied
 from jiayuan.core.memo import Memo
+from jiayuan.core.usage import touch_last_used
 from jiayuan.open311.locate import locate_grid
 from jiayuan.open311.models import ApiKey, Datatype, ServiceAttribute, hash_key
 from jiayuan.open311.selectors import service_for_intake, service_notice
@@ -34,7 +34,6 @@ KEY_PREFIX = "jy311_"
 VISIBLE_PREFIX = 10
 MAX_DESCRIPTION = 4000  # the specification's limit
 MAX_STRING = 500
-LAST_USED_EVERY = dt.timedelta(minutes=1)
 DEMO_KEY_NAME = "demo"
 
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]+)\](\[\])?$")
@@ -95,14 +94,7 @@ def apikey_authenticate(*, raw: str, now: dt.datetime | None = None) -> ApiKey:
         key = _keys.get(digest, lambda: _active_key(digest))
     if key is None:
         raise PermissionDenied("api_key 无效或缺失 (invalid or missing api_key)", field="api_key")
-    now = now or timezone.now()
-    # At most one write a minute per key (a write on every POST would serialise SQLite); the
-    # conditional UPDATE keeps concurrent requests from writing it twice.
-    if key.last_used_at is None or key.last_used_at < now - LAST_USED_EVERY:
-        ApiKey.objects.filter(pk=key.pk).filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
-        ).update(last_used_at=now)
-        key.last_used_at = now
+    key.last_used_at = touch_last_used(ApiKey, key.pk, key.last_used_at, now or timezone.now())
     return key
 
 

@@ -171,18 +171,23 @@ def test_a_department_rule_dispatches_to_lead_and_co(world: Any, fake_classifier
     assert verify_chain(ticket) is None
 
 
-def test_a_department_officer_can_act_on_an_auto_dispatched_ticket(
-    world: Any, fake_classifier: Any
-) -> None:
-    from jiayuan.tickets.workflow import transition
-
+def _reported_under_a_housing_rule(world: Any) -> Any:
+    """A 违建 report, with a rule sending that category straight to the housing department."""
     DispatchRule.objects.create(
         name="违建",
         category=Category.objects.get(code="illegal_building"),
         level="department",
         lead=world.departments["housing"],
     )
-    ticket = report(world, category=Category.objects.get(code="illegal_building"))
+    return report(world, category=Category.objects.get(code="illegal_building"))
+
+
+def test_a_department_officer_can_act_on_an_auto_dispatched_ticket(
+    world: Any, fake_classifier: Any
+) -> None:
+    from jiayuan.tickets.workflow import transition
+
+    ticket = _reported_under_a_housing_rule(world)
     transition(ticket, "dept_accept", actor=world.users["department_officer"])
     assert ticket.state == State.DISPATCHED
 
@@ -287,13 +292,7 @@ def test_the_department_of_an_auto_dispatched_ticket_is_told(
     from jiayuan.notifications.models import Kind, Notification
     from jiayuan.notifications.services import notify_ticket_event
 
-    DispatchRule.objects.create(
-        name="违建",
-        category=Category.objects.get(code="illegal_building"),
-        level="department",
-        lead=world.departments["housing"],
-    )
-    ticket = report(world, category=Category.objects.get(code="illegal_building"))
+    ticket = _reported_under_a_housing_rule(world)
     assert notify_ticket_event(ticket_id=ticket.pk, seq=1) == 1
     (told,) = Notification.objects.filter(ticket=ticket)
     assert (told.recipient, told.kind) == (world.users["department_officer"], Kind.DISPATCHED)
