@@ -360,7 +360,8 @@ def screen_data(user: Any, *, region: Region, now: dt.datetime | None = None) ->
     received_today = tickets.filter(created_at__gte=midnight).exclude(
         state__in=[State.MERGED, State.CANCELLED]
     )
-    # Driven by the (action, at) index: today's resolve events, then their tickets in scope.
+    # Driven by the partial index on resolve events (ticketevent_resolve_at): today's resolve
+    # events, then their tickets in scope.
     resolved_today = tickets.filter(
         pk__in=TicketEvent.objects.filter(action="resolve", at__gte=midnight).values("ticket_id")
     )

@@ -66,9 +66,11 @@ class Ticket(models.Model):
     appends a ``TicketEvent`` and updates the row with a conditional UPDATE on ``version``.
     """
 
-    number = models.CharField("工单编号", max_length=20, unique=True)
+    # Unique by constraints in Meta, not ``unique=True``: on PostgreSQL that would add a second,
+    # ``varchar_pattern_ops`` index to each (for LIKE 'x%'), which nothing here queries.
+    number = models.CharField("工单编号", max_length=20)
     public_token = models.CharField(
-        "查询令牌", max_length=32, unique=True, default=new_public_token, editable=False
+        "查询令牌", max_length=32, default=new_public_token, editable=False
     )
     channel = models.CharField("来源渠道", max_length=10, choices=Channel.choices)
     category = models.ForeignKey(
@@ -124,6 +126,7 @@ class Ticket(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="grid_tickets",
+        db_index=False,  # ticket_grid_created (grid, created_at) serves it
     )
 
     # Copies of grid.path and owner_region.path, kept by services/workflow, so the scoping gate
@@ -140,6 +143,7 @@ class Ticket(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="owned_tickets",
+        db_index=False,  # ticket_owner_state (owner_region, state) serves it
     )
     owner_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -148,6 +152,7 @@ class Ticket(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_tickets",
+        db_index=False,  # ticket_owner_user_state (owner_user, state) serves it
     )
     called_from = models.ForeignKey(
         "regions.Region",
@@ -240,6 +245,8 @@ class Ticket(models.Model):
             ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["number"], name="ticket_number_unique"),
+            models.UniqueConstraint(fields=["public_token"], name="ticket_public_token_unique"),
             models.CheckConstraint(condition=Q(state__in=State.values), name="ticket_state_valid"),
             models.CheckConstraint(condition=Q(level__in=Level.values), name="ticket_level_valid"),
             models.CheckConstraint(
@@ -294,8 +301,9 @@ class TicketEvent(models.Model):
     """流转记录: one step of a ticket's life. Append-only and hash-chained: ``hash`` covers this
     event's content and the previous event's hash, so any edit or deletion breaks the chain."""
 
+    # ticketevent_seq_unique (ticket, seq) serves lookups by ticket: no index of its own.
     ticket = models.ForeignKey(
-        Ticket, verbose_name="工单", on_delete=models.PROTECT, related_name="events"
+        Ticket, verbose_name="工单", on_delete=models.PROTECT, related_name="events", db_index=False
     )
     seq = models.PositiveIntegerField("序号")
     at = models.DateTimeField("时间", default=timezone.now)
@@ -306,6 +314,7 @@ class TicketEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     post = models.ForeignKey(
         "staff.Post",
@@ -314,6 +323,7 @@ class TicketEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     actor_label = models.CharField("操作人身份", max_length=60, blank=True)
     action = models.CharField("动作", max_length=24)
@@ -322,13 +332,28 @@ class TicketEvent(models.Model):
     from_level = models.CharField("原层级", max_length=12, blank=True)
     to_level = models.CharField("新层级", max_length=12, blank=True)
     from_region = models.ForeignKey(
-        "regions.Region", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "regions.Region",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     to_region = models.ForeignKey(
-        "regions.Region", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "regions.Region",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     department = models.ForeignKey(
-        "staff.Department", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "staff.Department",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     note = models.TextField("说明", blank=True)
     data = models.JSONField("数据", default=dict, blank=True)
@@ -343,10 +368,24 @@ class TicketEvent(models.Model):
             models.UniqueConstraint(fields=["ticket", "seq"], name="ticketevent_seq_unique")
         ]
         indexes = [
-            models.Index(fields=["action", "at"], name="ticketevent_action_at"),
+            # Today's resolutions (the big screen). Partial: a fifth of the events, and no sort of
+            # the action's text (the database's C.UTF-8 collation compares it by strcoll).
+            models.Index(
+                fields=["at"], condition=Q(action="resolve"), name="ticketevent_resolve_at"
+            ),
             # The 被退回 tab: returns to a region, without walking every return of the history.
             models.Index(
                 fields=["to_region"], condition=Q(action="return"), name="ticketevent_returns"
+            ),
+            # The references, for deleting a user, post, region or department (the only reads
+            # by them): most events name none of some of them, so only rows that do are indexed.
+            *(
+                models.Index(
+                    fields=[name],
+                    condition=Q(**{f"{name}__isnull": False}),
+                    name=f"ticketevent_{name}",
+                )
+                for name in ("actor", "post", "from_region", "to_region", "department")
             ),
         ]
 
@@ -357,8 +396,13 @@ class TicketEvent(models.Model):
 class TicketAssignment(models.Model):
     """派单: one department's part in a ticket, as 主办 (lead) or 协办 (co-handler)."""
 
+    # assignment_unique (ticket, department) serves lookups by ticket: no index of its own.
     ticket = models.ForeignKey(
-        Ticket, verbose_name="工单", on_delete=models.CASCADE, related_name="assignments"
+        Ticket,
+        verbose_name="工单",
+        on_delete=models.CASCADE,
+        related_name="assignments",
+        db_index=False,
     )
     department = models.ForeignKey(
         "staff.Department",
