@@ -1,0 +1,63 @@
+"""What the migrations leave on the ticket tables: the constraints that keep the data right
+survive the index pruning of migration 0008 (on both engines)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from jiayuan.tickets.models import Ticket, TicketAssignment
+
+pytestmark = pytest.mark.django_db
+
+
+def _assign(ticket: Any, department: Any, world: Any, **fields: Any) -> TicketAssignment:
+    return TicketAssignment.objects.create(
+        ticket=ticket,
+        department=department,
+        dispatched_from=world.r("street_a"),
+        **{"role": "lead", **fields},
+    )
+
+
+def test_one_live_lead_per_ticket_is_still_enforced(world: Any, depts: Any, ticket: Any) -> None:
+    _assign(ticket, depts["housing"], world)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _assign(ticket, depts["chengguan"], world)
+    # A returned lead does not count: another department may lead.
+    TicketAssignment.objects.filter(ticket=ticket).update(state="returned")
+    _assign(ticket, depts["chengguan"], world)
+
+
+def test_ticket_number_and_public_token_stay_unique(ticket: Any) -> None:
+    for field in ("number", "public_token"):
+        other = Ticket.objects.get(pk=ticket.pk)
+        other.pk = None
+        other.number = f"{ticket.number}x" if field != "number" else ticket.number
+        other.public_token = ticket.public_token if field == "public_token" else "t" * 32
+        with pytest.raises(IntegrityError), transaction.atomic():
+            other.save(force_insert=True)
+
+
+def test_the_pruned_indexes_are_gone_and_the_covering_ones_stay() -> None:
+    with connection.cursor() as cursor:
+        names: set[str] = set()
+        for table in ("tickets_ticket", "tickets_ticketevent", "tickets_ticketassignment"):
+            constraints = connection.introspection.get_constraints(cursor, table)
+            names |= {n for n, info in constraints.items() if info["index"] or info["unique"]}
+    assert "tickets_ticket_grid_id_53311085" not in names
+    assert "tickets_ticketevent_ticket_id_b572d14b" not in names
+    assert "ticketevent_action_at" not in names
+    assert not [n for n in names if n.endswith("_like")]
+    assert {
+        "ticket_grid_created",
+        "ticket_owner_state",
+        "ticket_owner_user_state",
+        "ticketevent_seq_unique",
+        "assignment_unique",
+        "assignment_one_live_lead",
+        "ticketevent_resolve_at",
+        "ticketevent_to_region",
+    } <= names
