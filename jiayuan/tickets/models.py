@@ -536,7 +536,8 @@ class Submission(models.Model):
     with ``ticket_create`` moments later. ``payload`` holds the validated arguments; the receipt
     time is the ticket's submission time, so deadlines start when the resident sent it."""
 
-    token = models.CharField("受理凭据", max_length=32, unique=True, default=new_public_token)
+    # Unique by a constraint (see Meta): ``unique=True`` would add a LIKE index on PostgreSQL.
+    token = models.CharField("受理凭据", max_length=32, default=new_public_token)
     channel = models.CharField("来源渠道", max_length=10, choices=Channel.choices)
     payload = models.JSONField("提交内容")
     state = models.CharField(
@@ -549,6 +550,7 @@ class Submission(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # submission_ticket (partial) serves it
     )
     error = models.CharField("未受理原因", max_length=500, blank=True)
     created_by = models.ForeignKey(
@@ -558,6 +560,7 @@ class Submission(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # submission_created_by (partial) serves it
     )
     idempotency_scope = models.CharField(max_length=60, blank=True, editable=False)
     idempotency_key = models.CharField(max_length=100, blank=True, editable=False)
@@ -567,8 +570,22 @@ class Submission(models.Model):
     class Meta:
         verbose_name = "受理队列"
         verbose_name_plural = verbose_name
-        indexes = [models.Index(fields=["state", "id"], name="submission_state")]
+        # Every index is written by each queued accept (the hot path of a busy machine channel):
+        # the references are indexed only where set (a new submission has no ticket yet, and an
+        # Open311 one no account); they are read only when a ticket or user is deleted.
+        indexes = [
+            models.Index(fields=["state", "id"], name="submission_state"),
+            models.Index(
+                fields=["ticket"], condition=Q(ticket__isnull=False), name="submission_ticket"
+            ),
+            models.Index(
+                fields=["created_by"],
+                condition=Q(created_by__isnull=False),
+                name="submission_created_by",
+            ),
+        ]
         constraints = [
+            models.UniqueConstraint(fields=["token"], name="submission_token_unique"),
             models.CheckConstraint(
                 condition=Q(state__in=SubmissionState.values), name="submission_state_valid"
             ),

@@ -233,3 +233,103 @@ def test_the_drain_command_reports_what_it_made(world: Any) -> None:
     assert Submission.objects.filter(state=SubmissionState.PENDING).count() == 1
     call_command("tickets", "drain", stdout=out)
     assert Ticket.objects.count() == 2
+
+
+# The queued accept runs no health check before its INSERT: a dead connection is found by the
+# INSERT, reopened, and the INSERT sent again (outside a transaction: these tests commit).
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_connection_is_reopened_and_the_submission_kept(
+    world: Any, monkeypatch: Any
+) -> None:
+    from django.db import OperationalError, connection
+
+    from jiayuan.tickets import queue as q
+
+    calls: list[int] = []
+    real = q._execute
+
+    def first_fails(conn: Any, submission: Any, params: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        real(conn, submission, params)
+
+    monkeypatch.setattr(q, "_execute", first_fails)
+    monkeypatch.setattr(connection, "is_usable", lambda: False)
+    submission = queue(world)
+    assert len(calls) == 2
+    assert Submission.objects.get(pk=submission.pk).token == submission.token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_insert_committed_before_the_connection_died_is_not_doubled(
+    world: Any, monkeypatch: Any
+) -> None:
+    from django.db import OperationalError, connection
+
+    from jiayuan.tickets import queue as q
+
+    real = q._execute
+    calls: list[int] = []
+
+    def commits_then_fails(conn: Any, submission: Any, params: Any) -> None:
+        calls.append(1)
+        real(conn, submission, params)
+        if len(calls) == 1:
+            submission.pk = None
+            raise OperationalError("connection lost while reading the reply")
+
+    monkeypatch.setattr(q, "_execute", commits_then_fails)
+    monkeypatch.setattr(connection, "is_usable", lambda: False)
+    submission = queue(world, idempotency_key="")
+    assert len(calls) == 2
+    assert Submission.objects.count() == 1
+    assert Submission.objects.get().pk == submission.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_error_on_a_live_connection_is_raised(world: Any, monkeypatch: Any) -> None:
+    from django.db import OperationalError
+
+    from jiayuan.tickets import queue as q
+
+    def fails(conn: Any, submission: Any, params: Any) -> None:
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr(q, "_execute", fails)
+    with pytest.raises(OperationalError):
+        queue(world)
+    assert Submission.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backend_killed_between_requests_costs_nothing(world: Any) -> None:
+    """PostgreSQL for real: the server ends the worker's persistent connection (a restart, an
+    administrator); the next queued accept still succeeds, on a new connection."""
+    from django.db import connection
+
+    queue(world)
+    if connection.vendor != "postgresql":
+        assert Submission.objects.count() == 1
+        return
+    import psycopg
+
+    grid = world.regions["grid_a1_1"]  # read before the kill: only the INSERT meets it
+    pid = connection.connection.info.backend_pid
+    s = connection.settings_dict
+    dsn = {"dbname": s["NAME"], "user": s["USER"], "host": s["HOST"], "port": s["PORT"]}
+    with psycopg.connect(**{k: v for k, v in dsn.items() if v}, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    second = submission_create(
+        channel="api",
+        title="",
+        description="第二件：楼道灯还是不亮",
+        reporter_phone="13900000001",
+        grid=grid,
+        created_at=T0,
+    ).submission
+    assert connection.connection.info.backend_pid != pid
+    assert set(Submission.objects.values_list("pk", flat=True)) >= {second.pk}
+    assert Submission.objects.count() == 2

@@ -44,7 +44,12 @@ def test_ticket_number_and_public_token_stay_unique(ticket: Any) -> None:
 def test_the_pruned_indexes_are_gone_and_the_covering_ones_stay() -> None:
     with connection.cursor() as cursor:
         names: set[str] = set()
-        for table in ("tickets_ticket", "tickets_ticketevent", "tickets_ticketassignment"):
+        for table in (
+            "tickets_ticket",
+            "tickets_ticketevent",
+            "tickets_ticketassignment",
+            "tickets_submission",
+        ):
             constraints = connection.introspection.get_constraints(cursor, table)
             names |= {n for n, info in constraints.items() if info["index"] or info["unique"]}
     assert "tickets_ticket_grid_id_53311085" not in names
@@ -60,4 +65,7 @@ def test_the_pruned_indexes_are_gone_and_the_covering_ones_stay() -> None:
         "assignment_one_live_lead",
         "ticketevent_resolve_at",
         "ticketevent_to_region",
+        "submission_token_unique",
+        "submission_state",
     } <= names
+    assert "tickets_submission_ticket_id_02b40d76" not in names
