@@ -317,7 +317,7 @@ def _departments_arg(data: dict[str, Any], ticket: Ticket) -> tuple[Department, 
 
 
 def _make_assignments(
-    ticket: Ticket, lead: Department, co: list[Department], origin: Region
+    ticket: Ticket, lead: Department, co: list[Department], origin: Region, now: dt.datetime
 ) -> Callable[[Ticket], None]:
     def after(t: Ticket) -> None:
         for dept, role in [(lead, AssignmentRole.LEAD), *[(d, AssignmentRole.CO) for d in co]]:
@@ -328,7 +328,7 @@ def _make_assignments(
                     "role": role,
                     "state": AssignmentState.PENDING,
                     "dispatched_from": origin,
-                    "created_at": timezone.now(),
+                    "created_at": now,  # the dispatch's own time, as on its event
                     "accepted_at": None,
                     "finished_at": None,
                     "result": "",
@@ -360,7 +360,7 @@ def _dispatch_change(
         department=lead,
         note=str(data.get("note") or action_note),
         data={"lead": lead.pk, "co": [d.pk for d in co]},
-        after=_make_assignments(ticket, lead, co, origin),
+        after=_make_assignments(ticket, lead, co, origin, now),
     )
 
 
