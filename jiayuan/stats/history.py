@@ -165,8 +165,9 @@ class HistoryResult:
     last_day: str = ""
     workers: int = 1
     generate_seconds: float = 0.0  # generating and writing the rows
-    rollup_seconds: float = 0.0
-    index_seconds: float = 0.0  # rebuilding the dropped indexes (parallel runs; during rollups)
+    rollup_seconds: float = 0.0  # parallel runs: connection-seconds spent on the rollup jobs
+    index_seconds: float = 0.0  # parallel runs: connection-seconds rebuilding the indexes
+    rebuild_seconds: float = 0.0  # parallel runs: wall time of indexes and rollups together
     analyze_seconds: float = 0.0
     seconds: float = 0.0
     tickets_per_second: float = 0.0
@@ -1126,23 +1127,24 @@ def generate_history(
             update_fields=["value"],
         )
         _reset_sequences([Ticket, TicketEvent, TicketAssignment, TicketFactDepartment])
+    if pg:  # fresh rows: the rollup sums plan with their sizes (before the index builds start:
+        # ANALYZE and CREATE INDEX wait for each other, and in the rollups' transaction its lock
+        # would hold the fact tables' index builds until the rollups commit)
+        with connection.cursor() as cursor:
+            for table in (TicketFact._meta.db_table, TicketFactDepartment._meta.db_table):
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+    result.tickets = sum(counts)
+    result.events = next_ids[0] - first_ids[0]
+    result.assignments = next_ids[1] - first_ids[1]
+    watermark = {"last_event_id": next_ids[0] - 1, "updated_at": timezone.now()}
     if restore is not None:
-        restore.start()
-    try:
-        result.tickets = sum(counts)
-        result.events = next_ids[0] - first_ids[0]
-        result.assignments = next_ids[1] - first_ids[1]
+        _rebuild_and_fill(restore, first_tid, watermark, result)
+    else:
         with transaction.atomic():
             rollup_started = time.perf_counter()
             fill_rollups(first_ticket_id=first_tid)
-            Watermark.objects.update_or_create(
-                pk=1, defaults={"last_event_id": next_ids[0] - 1, "updated_at": timezone.now()}
-            )
+            Watermark.objects.update_or_create(pk=1, defaults=watermark)
             result.rollup_seconds = round(time.perf_counter() - rollup_started, 1)
-    finally:
-        if restore is not None:
-            restore.join()
-            result.index_seconds = round(restore.seconds, 1)
     analyze_started = time.perf_counter()
     with connection.cursor() as cursor:
         for model in (*BULK_MODELS, *ROLLUP_MODELS):
@@ -1154,6 +1156,61 @@ def generate_history(
     result.tickets_per_second = round(result.tickets / max(result.seconds, 1e-9))
     result.events_per_second = round(result.events / max(result.seconds, 1e-9))
     return result
+
+
+def _rebuild_and_fill(
+    restore: _Restore, first_tid: int, watermark: dict[str, Any], result: HistoryResult
+) -> None:
+    """After a parallel load: rebuild the dropped indexes and fill the rollups on the same two
+    connections. When every rollup table is empty (a first history) the rollup months are jobs
+    in the index builders' queue, each committed on its own; if one fails, the rollup tables
+    are emptied again, the watermark stays where it was, and the error says to run ``jiayuan
+    stats rebuild``. Otherwise the rollups are added in one transaction while the indexes
+    build (an upsert into rows already there must not be left half done)."""
+    ancestors = "stats_bulk_ancestor"
+    with connection.cursor() as cursor:
+        plan = _RollupPlan(cursor, first_ticket_id=first_tid, ancestors=ancestors)
+        if not all(plan.empty.values()):
+            restore.start()
+            try:
+                with transaction.atomic():
+                    fill_rollups(first_ticket_id=first_tid)
+                    Watermark.objects.update_or_create(pk=1, defaults=watermark)
+            finally:
+                restore.join()
+                result.rollup_seconds = result.rebuild_seconds = round(restore.seconds, 1)
+                result.index_seconds = round(restore.busy["index"], 1)
+            return
+        plan.create_ancestors(cursor, temporary=False)
+        plan.drop_keys(cursor)
+    restore.start(rollups=plan)
+    try:
+        restore.join()
+        if restore.rollup_errors:
+            raise restore.rollup_errors[0]
+    except BaseException as exc:
+        with connection.cursor() as cursor:
+            q = connection.ops.quote_name
+            for model in ROLLUP_MODELS:
+                cursor.execute(f"TRUNCATE {q(model._meta.db_table)}")
+            for (sql, _), (table, name) in zip(plan.keys, plan.key_names, strict=True):
+                cursor.execute(
+                    "SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
+                    [table, name],
+                )
+                if cursor.fetchone() is None:
+                    cursor.execute(sql)
+            cursor.execute(f"DROP TABLE IF EXISTS {ancestors}")
+        raise JiayuanError(
+            "统计汇总未完成（工单已写入），请运行 jiayuan stats rebuild",
+            code="history_rollups_failed",
+        ) from exc
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {ancestors}")
+    Watermark.objects.update_or_create(pk=1, defaults=watermark)
+    result.rebuild_seconds = round(restore.seconds, 1)
+    result.rollup_seconds = round(restore.busy["rollup"], 1)
+    result.index_seconds = round(restore.busy["index"], 1)
 
 
 BULK_MODELS = (Ticket, TicketEvent, TicketAssignment, TicketFact, TicketFactDepartment)
@@ -1288,6 +1345,8 @@ class _Restore:
         self.threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []
         self.seconds = 0.0
+        self.busy = {"index": 0.0, "rollup": 0.0}  # connection-seconds per kind of job
+        self.rollup_errors: list[Exception] = []  # a failed rollup job stops the rollups only
 
     @classmethod
     def drop_indexes(cls, models: Sequence[Any]) -> _Restore:
@@ -1346,12 +1405,42 @@ class _Restore:
         )
         return cls(tables, statements, finals)
 
-    def start(self, connections_count: int = 2) -> None:
-        pending = list(self.statements)
+    def start(self, connections_count: int = 2, rollups: _RollupPlan | None = None) -> None:
+        """Build the indexes on ``connections_count`` connections; with ``rollups``, the
+        rollup jobs share the same queue (the two cores stay busy to the end) and the rollup
+        tables' keys are built once every job is through."""
+        pending: list[tuple[str, list[Statement]]] = [
+            ("index", [(sql, []) for sql in job]) for job in self.statements
+        ]
+        pending += [("rollup", job) for job in (rollups.jobs if rollups else [])]
+        keys: list[tuple[str, list[Statement]]] = [
+            ("rollup", [key]) for key in (rollups.keys if rollups else [])
+        ]
         done: list[Any] = []
         lock = threading.Lock()
+        barrier = threading.Barrier(connections_count)
         conninfo = _conninfo()
         started = time.perf_counter()
+
+        def take(queue: list[tuple[str, list[Statement]]], conn: Any) -> None:
+            while True:
+                with lock:
+                    if not queue or self.errors:
+                        return
+                    kind, job = queue.pop(0)
+                began = time.perf_counter()
+                try:
+                    for sql, params in job:
+                        conn.execute(sql, params or None)
+                except Exception as exc:
+                    if kind != "rollup":
+                        raise
+                    # The indexes must come back whatever happens to the rollups.
+                    with lock:
+                        self.rollup_errors.append(exc)
+                        queue[:] = [(k, j) for k, j in queue if k != "rollup"]
+                with lock:
+                    self.busy[kind] += time.perf_counter() - began
 
         def build() -> None:
             import psycopg
@@ -1360,13 +1449,11 @@ class _Restore:
                 with psycopg.connect(**conninfo, autocommit=True) as conn:
                     conn.execute("SET maintenance_work_mem = '1GB'")
                     conn.execute("SET max_parallel_maintenance_workers = 0")
-                    while True:
-                        with lock:
-                            if not pending:
-                                break
-                            job = pending.pop(0)
-                        for statement in job:
-                            conn.execute(statement)
+                    conn.execute("SET work_mem = '512MB'")
+                    take(pending, conn)
+                    barrier.wait()  # every month is in: the rollup keys can be built
+                    if not self.rollup_errors:  # else the caller empties the tables first
+                        take(keys, conn)
                     with lock:
                         done.append(conn)
                         last = len(done) == connections_count
@@ -1375,6 +1462,7 @@ class _Restore:
                             conn.execute(statement)
             except BaseException as exc:
                 self.errors.append(exc)
+                barrier.abort()
             self.seconds = max(self.seconds, time.perf_counter() - started)
 
         self.threads = [threading.Thread(target=build) for _ in range(connections_count)]
@@ -1392,32 +1480,53 @@ class _Restore:
         self.join()
 
 
+Statement = tuple[str, list[Any]]
+
+
 def fill_rollups(*, first_ticket_id: int) -> None:
     """Add the facts of tickets ``>= first_ticket_id`` to the rollups, in SQL (the same sums the
-    updater makes row by row; the tests compare the two). The new day rows per node, department
-    and estate are summed once into temporary tables; the month rows and the totals are summed
-    from those."""
-    ancestry = Ancestry.everything()
-    q = connection.ops.quote_name
-    pg = connection.vendor == "postgresql"
-    nodes = [(r, n) for r, chain in ancestry.cache.items() for n in chain]
+    updater makes row by row; the tests compare the two), in the current transaction: the
+    statements of ``_RollupPlan`` run one after the other."""
     with connection.cursor() as cursor:
-        if pg:
+        plan = _RollupPlan(cursor, first_ticket_id=first_ticket_id, ancestors="stats_tmp_ancestor")
+        if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL work_mem = '512MB'")
-            for model in (TicketFact, TicketFactDepartment):  # fresh rows: plan with their sizes
-                cursor.execute(f"ANALYZE {q(model._meta.db_table)}")
-        cursor.execute("DROP TABLE IF EXISTS stats_tmp_ancestor")
-        cursor.execute(
-            "CREATE TEMPORARY TABLE stats_tmp_ancestor (region_id integer, node integer)"
-        )
-        if pg:
-            cursor.execute(
-                "INSERT INTO stats_tmp_ancestor SELECT * FROM unnest(%s::int[], %s::int[])",
-                [[r for r, _ in nodes], [n for _, n in nodes]],
-            )
-            cursor.execute("ANALYZE stats_tmp_ancestor")
-        else:
-            cursor.executemany("INSERT INTO stats_tmp_ancestor VALUES (%s, %s)", nodes)
+        plan.create_ancestors(cursor, temporary=True)
+        plan.drop_keys(cursor)
+        for job in plan.jobs:
+            for sql, params in job:
+                cursor.execute(sql, params)
+        for sql, params in plan.keys:
+            cursor.execute(sql, params)
+        cursor.execute("DROP TABLE stats_tmp_ancestor")
+
+
+class _RollupPlan:
+    """The SQL that adds new facts to the rollups, as independent jobs.
+
+    The region rollups are summed **one month at a time** (a job): the month's new facts summed
+    per node (every ancestor), day, category and channel into a temporary table, from which its
+    day rows, its month rows and both totals are inserted. A month's sums fit in memory (one sum
+    over the whole history spilled gigabytes to disk at 10 M tickets), and the facts are read by
+    ticket id range (the generator numbers tickets in day order; the day bounds keep it right
+    whatever the order). Departments and estates (a few per cent of the rows) are one more job.
+
+    A rollup table empty to begin with gets plain INSERTs (the months' keys are disjoint) and,
+    on PostgreSQL, its unique key dropped (``drop_keys``) and built once at the end (``keys``)
+    instead of row by row; otherwise each row is added to the one already there (upsert)."""
+
+    def __init__(self, cursor: Any, *, first_ticket_id: int, ancestors: str) -> None:
+        q = connection.ops.quote_name
+        self.pg = pg = connection.vendor == "postgresql"
+        self.ancestors = ancestors
+        self.empty: dict[Any, bool] = {}
+        for model in ROLLUP_MODELS:
+            cursor.execute(f"SELECT 1 FROM {q(model._meta.db_table)} LIMIT 1")
+            self.empty[model] = cursor.fetchone() is None
+        self.keys: list[Statement] = []
+        self.key_names: list[tuple[str, str]] = []  # (table, constraint) of each of ``keys``
+        facts = q(TicketFact._meta.db_table)
+        new = f"(f.flags & 1) = 1 AND f.ticket_id >= {int(first_ticket_id)}"
         bits = [f"SUM((f.flags >> {i}) & 1)" for i in range(11)] + [
             "COUNT(f.first_response_seconds)",
             "COALESCE(SUM(f.first_response_seconds), 0)",
@@ -1431,86 +1540,160 @@ def fill_rollups(*, first_ticket_id: int) -> None:
         )
         summed = ", ".join(f"CAST(SUM({c}) AS {types[c]})" for c in COUNTERS)
         counters = ", ".join(COUNTERS)
-        facts = q(TicketFact._meta.db_table)
-        new = f"(f.flags & 1) = 1 AND f.ticket_id >= {int(first_ticket_id)}"
-        temporary = {
-            "stats_tmp_region": (
-                f"SELECT a.node AS region_id, f.day AS day, f.category_pk AS category_pk, "
-                f"f.channel AS channel, {sums} FROM {facts} f "
-                f"JOIN stats_tmp_ancestor a ON a.region_id = f.region_id WHERE {new} "
-                f"GROUP BY a.node, f.day, f.category_pk, f.channel"
-            ),
-            "stats_tmp_department": (
-                f"SELECT d.department_id AS department_id, d.day AS day, "
-                f"f.category_pk AS category_pk, f.channel AS channel, {sums} FROM {facts} f "
-                f"JOIN {q(TicketFactDepartment._meta.db_table)} d ON d.ticket_id = f.ticket_id "
-                f"WHERE {new} GROUP BY d.department_id, d.day, f.category_pk, f.channel"
-            ),
-            "stats_tmp_estate": (
-                f"SELECT a.node AS region_id, f.day AS day, f.estate_id AS estate_id, "
-                f"COUNT(*) AS received FROM {facts} f "
-                f"JOIN stats_tmp_ancestor a ON a.region_id = f.region_id "
-                f"WHERE {new} AND f.estate_id IS NOT NULL GROUP BY a.node, f.day, f.estate_id"
-            ),
-        }
-        for name, select in temporary.items():
-            cursor.execute(f"DROP TABLE IF EXISTS {name}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {name} AS {select}")
-            if pg:
-                cursor.execute(f"ANALYZE {name}")
-
-        def add(model: Any, keys: str, names: tuple[str, ...], select: str) -> None:
-            """Insert, or add to the rows already there (``WHERE 1 = 1``: SQLite's upsert
-            needs a WHERE before ON CONFLICT)."""
-            table = q(model._meta.db_table)
-            insert = f"INSERT INTO {table} ({keys}, {', '.join(names)}) {select}"
-            cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
-            if cursor.fetchone() is None:
-                positions = ", ".join(str(i + 1) for i in range(keys.count(",") + 1))
-                cursor.execute(insert + (f" ORDER BY {positions}" if pg else ""))
-                return
-            sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in names)
-            cursor.execute(f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {sets}")
-
         # The month of a date without going through a time zone (date_trunc of a date would).
         month = (
             "CAST(date_trunc('month', CAST(day AS timestamp)) AS date)" if pg else month_sql("day")
         )
-        for tmp, key, day_model, month_model, day_total, month_total in (
-            ("stats_tmp_region", "region_id", RegionDay, RegionMonth, RegionDayTotal,
-             RegionMonthTotal),
-            ("stats_tmp_department", "department_id", DepartmentDay, DepartmentMonth,
-             DepartmentDayTotal, DepartmentMonthTotal),
-        ):  # fmt: skip
-            detail = f"{key}, day, category_pk, channel"
-            add(day_model, detail, COUNTERS, f"SELECT {detail}, {counters} FROM {tmp} WHERE 1 = 1")
-            add(
-                month_model,
-                detail,
-                COUNTERS,
-                f"SELECT {key}, {month}, category_pk, channel, {summed} FROM {tmp} WHERE 1 = 1 "
-                f"GROUP BY {key}, {month}, category_pk, channel",
-            )
-            add(
-                day_total,
-                f"{key}, day",
-                COUNTERS,
-                f"SELECT {key}, day, {summed} FROM {tmp} WHERE 1 = 1 GROUP BY {key}, day",
-            )
-            add(
-                month_total,
-                f"{key}, day",
-                COUNTERS,
-                f"SELECT {key}, {month}, {summed} FROM {tmp} WHERE 1 = 1 GROUP BY {key}, {month}",
-            )
-        estate = "region_id, day, estate_id"
-        add(EstateDay, estate, ("received",), f"SELECT {estate}, received FROM stats_tmp_estate")
-        add(
-            EstateMonth,
-            estate,
-            ("received",),
-            f"SELECT region_id, {month}, estate_id, SUM(received) FROM stats_tmp_estate "
-            f"WHERE 1 = 1 GROUP BY region_id, {month}, estate_id",
+        self.jobs: list[list[Statement]] = []
+        cursor.execute(
+            f"SELECT {month.replace('day', 'f.day')}, MIN(f.ticket_id), MAX(f.ticket_id) "
+            f"FROM {facts} f WHERE {new} GROUP BY 1 ORDER BY 1"
         )
-        for name in ("stats_tmp_ancestor", *temporary):
-            cursor.execute(f"DROP TABLE {name}")
+        detail = "region_id, day, category_pk, channel"
+        tmp = "stats_tmp_region WHERE 1 = 1"
+        for first, low, high in cursor.fetchall():
+            first = first if isinstance(first, dt.date) else dt.date.fromisoformat(first)
+            after = (first + dt.timedelta(days=32)).replace(day=1)
+            key = f"CAST('{first.isoformat()}' AS date)" if pg else f"'{first.isoformat()}'"
+            self.jobs.append(
+                [
+                    ("DROP TABLE IF EXISTS stats_tmp_region", []),
+                    (
+                        f"CREATE TEMPORARY TABLE stats_tmp_region AS SELECT a.node AS region_id, "
+                        f"f.day AS day, f.category_pk AS category_pk, f.channel AS channel, "
+                        f"{sums} FROM {facts} f JOIN {ancestors} a ON a.region_id = f.region_id "
+                        f"WHERE {new} AND f.ticket_id BETWEEN %s AND %s AND f.day >= %s "
+                        f"AND f.day < %s GROUP BY a.node, f.day, f.category_pk, f.channel",
+                        [low, high, first.isoformat(), after.isoformat()],
+                    ),
+                    self._add(
+                        RegionDay, detail, COUNTERS, f"SELECT {detail}, {counters} FROM {tmp}"
+                    ),
+                    self._add(
+                        RegionMonth,
+                        detail,
+                        COUNTERS,
+                        f"SELECT region_id, {key}, category_pk, channel, {summed} FROM {tmp} "
+                        f"GROUP BY region_id, category_pk, channel",
+                    ),
+                    self._add(
+                        RegionDayTotal,
+                        "region_id, day",
+                        COUNTERS,
+                        f"SELECT region_id, day, {summed} FROM {tmp} GROUP BY region_id, day",
+                    ),
+                    self._add(
+                        RegionMonthTotal,
+                        "region_id, day",
+                        COUNTERS,
+                        f"SELECT region_id, {key}, {summed} FROM {tmp} GROUP BY region_id",
+                    ),
+                    ("DROP TABLE stats_tmp_region", []),
+                ]
+            )
+        department = (
+            f"SELECT d.department_id AS department_id, d.day AS day, "
+            f"f.category_pk AS category_pk, f.channel AS channel, {sums} FROM {facts} f "
+            f"JOIN {q(TicketFactDepartment._meta.db_table)} d ON d.ticket_id = f.ticket_id "
+            f"WHERE {new} GROUP BY d.department_id, d.day, f.category_pk, f.channel"
+        )
+        estate = (
+            f"SELECT a.node AS region_id, f.day AS day, f.estate_id AS estate_id, "
+            f"COUNT(*) AS received FROM {facts} f "
+            f"JOIN {ancestors} a ON a.region_id = f.region_id "
+            f"WHERE {new} AND f.estate_id IS NOT NULL GROUP BY a.node, f.day, f.estate_id"
+        )
+        tmp = "stats_tmp_department WHERE 1 = 1"
+        detail = "department_id, day, category_pk, channel"
+        estate_key = "region_id, day, estate_id"
+        self.jobs.append(
+            [
+                ("DROP TABLE IF EXISTS stats_tmp_department", []),
+                ("DROP TABLE IF EXISTS stats_tmp_estate", []),
+                (f"CREATE TEMPORARY TABLE stats_tmp_department AS {department}", []),
+                (f"CREATE TEMPORARY TABLE stats_tmp_estate AS {estate}", []),
+                self._add(
+                    DepartmentDay, detail, COUNTERS, f"SELECT {detail}, {counters} FROM {tmp}"
+                ),
+                self._add(
+                    DepartmentMonth,
+                    detail,
+                    COUNTERS,
+                    f"SELECT department_id, {month}, category_pk, channel, {summed} FROM {tmp} "
+                    f"GROUP BY department_id, {month}, category_pk, channel",
+                ),
+                self._add(
+                    DepartmentDayTotal,
+                    "department_id, day",
+                    COUNTERS,
+                    f"SELECT department_id, day, {summed} FROM {tmp} GROUP BY department_id, day",
+                ),
+                self._add(
+                    DepartmentMonthTotal,
+                    "department_id, day",
+                    COUNTERS,
+                    f"SELECT department_id, {month}, {summed} FROM {tmp} "
+                    f"GROUP BY department_id, {month}",
+                ),
+                self._add(
+                    EstateDay,
+                    estate_key,
+                    ("received",),
+                    f"SELECT {estate_key}, received FROM stats_tmp_estate",
+                ),
+                self._add(
+                    EstateMonth,
+                    estate_key,
+                    ("received",),
+                    f"SELECT region_id, {month}, estate_id, SUM(received) FROM stats_tmp_estate "
+                    f"WHERE 1 = 1 GROUP BY region_id, {month}, estate_id",
+                ),
+                ("DROP TABLE stats_tmp_department", []),
+                ("DROP TABLE stats_tmp_estate", []),
+            ]
+        )
+
+    def _add(self, model: Any, keys: str, names: tuple[str, ...], select: str) -> Statement:
+        """Insert into a table empty at the start, else add to the rows already there
+        (``WHERE 1 = 1``: SQLite's upsert needs a WHERE before ON CONFLICT)."""
+        table = connection.ops.quote_name(model._meta.db_table)
+        insert = f"INSERT INTO {table} ({keys}, {', '.join(names)}) {select}"
+        if self.empty[model]:
+            return (insert, [])
+        sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in names)
+        return (f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {sets}", [])
+
+    def create_ancestors(self, cursor: Any, *, temporary: bool) -> None:
+        """The (region, node) pairs of every region and each of its ancestors (itself too)."""
+        nodes = [(r, n) for r, chain in Ancestry.everything().cache.items() for n in chain]
+        kind = "TEMPORARY" if temporary else "UNLOGGED"
+        cursor.execute(f"DROP TABLE IF EXISTS {self.ancestors}")
+        cursor.execute(f"CREATE {kind} TABLE {self.ancestors} (region_id integer, node integer)")
+        if self.pg:
+            cursor.execute(
+                f"INSERT INTO {self.ancestors} SELECT * FROM unnest(%s::int[], %s::int[])",
+                [[r for r, _ in nodes], [n for _, n in nodes]],
+            )
+            cursor.execute(f"ANALYZE {self.ancestors}")
+        else:
+            cursor.executemany(f"INSERT INTO {self.ancestors} VALUES (%s, %s)", nodes)
+
+    def drop_keys(self, cursor: Any) -> None:
+        """PostgreSQL: drop the unique keys of the tables that were empty; ``keys`` adds them
+        back under the same names and definitions."""
+        if not self.pg:
+            return
+        q = connection.ops.quote_name
+        for model, empty in self.empty.items():
+            if not empty:
+                continue
+            table = q(model._meta.db_table)
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'u' ORDER BY conname",
+                [table],
+            )
+            for name, definition in cursor.fetchall():
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {q(name)}")
+                self.key_names.append((table, name))
+                self.keys.append((f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} {definition}", []))

@@ -101,14 +101,20 @@ def _index_definitions() -> list[tuple[str, str]]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
-            "WHERE indrelid::regclass::text LIKE ANY (ARRAY['tickets_ticket%%', 'stats_ticket%%'])"
+            "WHERE indrelid::regclass::text LIKE ANY (ARRAY['tickets_ticket%%', 'stats_%%'])"
         )
         indexes = sorted(cursor.fetchall())
         cursor.execute(
             "SELECT relname, coalesce(array_to_string(reloptions, ','), '') FROM pg_class "
-            "WHERE relname LIKE ANY (ARRAY['tickets_ticket%%', 'stats_ticket%%'])"
+            "WHERE relname LIKE ANY (ARRAY['tickets_ticket%%', 'stats_%%'])"
         )
-        return indexes + sorted(cursor.fetchall())
+        options = sorted(cursor.fetchall())
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint "
+            "WHERE conrelid::regclass::text LIKE ANY (ARRAY['tickets_ticket%%', 'stats_%%'])"
+        )
+        return indexes + options + sorted(cursor.fetchall())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -140,3 +146,44 @@ def test_a_parallel_bulk_load_numbers_in_order_and_restores_the_indexes(
     generated = snapshot()
     stats_rebuild()
     assert snapshot() == generated
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_parallel_rollup_leaves_no_half_rollups_and_says_rebuild(
+    world, departments, monkeypatch
+):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the parallel bulk load is PostgreSQL's")
+    from jiayuan.core.errors import JiayuanError
+    from jiayuan.stats import history
+    from jiayuan.stats.models import RegionDay
+
+    plan_init = history._RollupPlan.__init__
+
+    def failing(self, *args, **kwargs):
+        plan_init(self, *args, **kwargs)
+        self.jobs.insert(len(self.jobs) // 2, [("SELECT 1 / 0", [])])  # after some months
+
+    monkeypatch.setattr(history, "CHUNK", 40)
+    monkeypatch.setattr(history._RollupPlan, "__init__", failing)
+    before = _index_definitions()
+    with pytest.raises(JiayuanError) as failed:
+        generate_history(tickets=400, years=0.3, seed=5, end=END, workers=2)
+    assert failed.value.code == "history_rollups_failed"
+    assert "stats rebuild" in str(failed.value)
+    assert _index_definitions() == before  # keys and indexes all back
+    assert not RegionDay.objects.exists()
+    # Not moved past the new events (they are not in the rollups).
+    assert Watermark.objects.get().last_event_id < TicketEvent.objects.order_by("pk")[0].pk
+    assert Ticket.objects.count() == 400  # the tickets stay; the rebuild sums them
+    stats_rebuild()
+    node, start, end = world.r("district"), dt.date(2025, 1, 1), dt.date(2027, 1, 1)
+    got = selectors.node_measures(region=node, start=start, end=end).received
+    expected = measures.region_measures(
+        region=node,
+        start=dt.datetime(2025, 1, 1, tzinfo=SH),
+        end=dt.datetime(2027, 1, 1, tzinfo=SH),
+    ).received
+    assert got == expected > 300
