@@ -156,6 +156,8 @@ class DepartmentDay(_Counters):
     class Meta:
         verbose_name = "部门日汇总"
         verbose_name_plural = verbose_name
+        # A node's 红黑榜 reads every department of the node over a period: by day first.
+        indexes = [models.Index(fields=["day", "department_id"], name="stats_deptday_day")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department_id", "day", "category_pk", "channel"],
@@ -228,6 +230,8 @@ class DepartmentMonth(_Counters):
     class Meta:
         verbose_name = "部门月汇总"
         verbose_name_plural = verbose_name
+        # A node's 红黑榜 reads every department of the node over a period: by day first.
+        indexes = [models.Index(fields=["day", "department_id"], name="stats_deptmonth_day")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department_id", "day", "category_pk", "channel"],
@@ -308,6 +312,8 @@ class DepartmentDayTotal(_Counters):
     class Meta:
         verbose_name = "部门日合计"
         verbose_name_plural = verbose_name
+        # A node's 红黑榜 reads every department of the node over a period: by day first.
+        indexes = [models.Index(fields=["day", "department_id"], name="stats_deptdaytotal_day")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department_id", "day"], name="stats_departmentdaytotal_key"
@@ -327,6 +333,8 @@ class DepartmentMonthTotal(_Counters):
     class Meta:
         verbose_name = "部门月合计"
         verbose_name_plural = verbose_name
+        # A node's 红黑榜 reads every department of the node over a period: by day first.
+        indexes = [models.Index(fields=["day", "department_id"], name="stats_deptmonthtotal_day")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department_id", "day"], name="stats_departmentmonthtotal_key"
