@@ -3,9 +3,10 @@ trivial Django view (/healthz) measured in the same run as the ceiling.
 
 For each engine it builds a fresh database (``jiayuan_bench_intake``: migrate, the test world
 of ``jiayuan.core.testing.build_world()``, one Open311 key), starts ``gunicorn jiayuan.wsgi``
-with 2 sync workers on a free loopback port, and sends a fixed number of requests per target
-from a pool of client threads (plain ``http.client``, one connection per request, as gunicorn's
-sync workers close connections anyway). Every target is warmed first (100 requests), then the
+as ``docs/operations.md`` runs it in production — 2 workers of 4 threads each (``gthread``;
+``--server-threads 1`` for sync workers) — on a free loopback port, and sends a fixed number of
+requests per target from a pool of client threads (plain ``http.client``, one connection per
+request). Every target is warmed first (100 requests), then the
 targets take turns in ``--rounds`` rounds, so that the ceiling and the writes see the same
 machine (another job starting, the workers' caches filling) rather than the ceiling being
 measured alone at the start:
@@ -148,7 +149,9 @@ def server_log(engine: str) -> Path:
     return ROOT / "var" / "bench" / f"intake-gunicorn-{engine}.log"
 
 
-def start_server(engine: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(
+    engine: str, port: int, workers: int, server_threads: int = 1
+) -> subprocess.Popen[bytes]:
     gunicorn = Path(sys.executable).parent / "gunicorn"
     log = server_log(engine)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +161,8 @@ def start_server(engine: str, port: int, workers: int) -> subprocess.Popen[bytes
             "jiayuan.wsgi",
             "-w",
             str(workers),
+            "--threads",
+            str(server_threads),
             "-b",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -267,7 +272,9 @@ def collectstatic(engine: str) -> None:
     )
 
 
-def measure(engine: str, *, count: int, threads: int, workers: int, rounds: int) -> dict[str, Any]:
+def measure(
+    engine: str, *, count: int, threads: int, workers: int, rounds: int, server_threads: int = 1
+) -> dict[str, Any]:
     prep = subprocess.run(
         [sys.executable, __file__, "--prepare", engine],
         cwd=ROOT,
@@ -280,7 +287,7 @@ def measure(engine: str, *, count: int, threads: int, workers: int, rounds: int)
     setup = json.loads(prep.stdout.strip().splitlines()[-1])
     collectstatic(engine)
     port = free_port()
-    server = start_server(engine, port, workers)
+    server = start_server(engine, port, workers, server_threads)
     try:
         run_id = uuid.uuid4().hex[:8]
 
@@ -408,7 +415,13 @@ def main() -> None:
     parser.add_argument("--engines", default="sqlite,postgres")
     parser.add_argument("--requests", type=int, default=2000, help="per target")
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=4,
+        help="threads per gunicorn worker (gthread); 1: sync workers",
+    )
     parser.add_argument(
         "--rounds", type=int, default=5, help="the targets interleaved in this many rounds"
     )
@@ -426,6 +439,7 @@ def main() -> None:
         "requests_per_target": args.requests,
         "client_threads": args.threads,
         "gunicorn_workers": args.workers,
+        "gunicorn_threads": args.server_threads,
         "rounds": args.rounds,
         "cpus": os.cpu_count(),
         "notes": [],
@@ -439,6 +453,7 @@ def main() -> None:
             count=args.requests,
             threads=args.threads,
             workers=args.workers,
+            server_threads=args.server_threads,
             rounds=args.rounds,
         )
     emit(document)
