@@ -69,3 +69,18 @@ def test_the_pruned_indexes_are_gone_and_the_covering_ones_stay() -> None:
         "submission_state",
     } <= names
     assert "tickets_submission_ticket_id_02b40d76" not in names
+
+
+def test_a_sweep_claim_is_a_heap_only_update_on_postgresql(ticket: Any) -> None:
+    """Migration 0010 leaves room on each page, and the claim's columns are in no index: the
+    two conditions for PostgreSQL to update the row without a new entry in every index."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL storage setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'tickets_ticket'")
+        assert cursor.fetchone()[0] == ["fillfactor=85"]
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'tickets_ticket' "
+            "AND (indexdef LIKE '%%warned_gen%%' OR indexdef LIKE '%%overdue_gen%%')"
+        )
+        assert cursor.fetchall() == []
