@@ -1169,8 +1169,7 @@ def _rebuild_and_fill(
     build (an upsert into rows already there must not be left half done)."""
     ancestors = "stats_bulk_ancestor"
     with connection.cursor() as cursor:
-        plan = _RollupPlan(cursor, first_ticket_id=first_tid, ancestors=ancestors)
-        if not all(plan.empty.values()):
+        if not all(_rollups_empty(cursor).values()):
             restore.start()
             try:
                 with transaction.atomic():
@@ -1181,6 +1180,7 @@ def _rebuild_and_fill(
                 result.rollup_seconds = result.rebuild_seconds = round(restore.seconds, 1)
                 result.index_seconds = round(restore.busy["index"], 1)
             return
+        plan = _RollupPlan(cursor, first_ticket_id=first_tid, ancestors=ancestors)
         plan.create_ancestors(cursor, temporary=False)
         plan.drop_keys(cursor)
     restore.start(rollups=plan)
@@ -1483,6 +1483,27 @@ class _Restore:
 Statement = tuple[str, list[Any]]
 
 
+REGION_ROLLUPS = (RegionDay, RegionMonth, RegionDayTotal, RegionMonthTotal)
+DEPARTMENT_ROLLUPS = (DepartmentDay, DepartmentMonth, DepartmentDayTotal, DepartmentMonthTotal)
+
+
+def _month_of(column: str) -> str:
+    """SQL for the first day of the month of a date column, without going through a time zone
+    on PostgreSQL (``date_trunc`` of a date would)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(date_trunc('month', CAST({column} AS timestamp)) AS date)"
+    return month_sql(column)
+
+
+def _rollups_empty(cursor: Any) -> dict[Any, bool]:
+    """Whether each rollup table has no row at all."""
+    empty = {}
+    for model in ROLLUP_MODELS:
+        cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(model._meta.db_table)} LIMIT 1")
+        empty[model] = cursor.fetchone() is None
+    return empty
+
+
 def fill_rollups(*, first_ticket_id: int) -> None:
     """Add the facts of tickets ``>= first_ticket_id`` to the rollups, in SQL (the same sums the
     updater makes row by row; the tests compare the two), in the current transaction: the
@@ -1519,10 +1540,7 @@ class _RollupPlan:
         q = connection.ops.quote_name
         self.pg = pg = connection.vendor == "postgresql"
         self.ancestors = ancestors
-        self.empty: dict[Any, bool] = {}
-        for model in ROLLUP_MODELS:
-            cursor.execute(f"SELECT 1 FROM {q(model._meta.db_table)} LIMIT 1")
-            self.empty[model] = cursor.fetchone() is None
+        self.empty = _rollups_empty(cursor)
         self.keys: list[Statement] = []
         self.key_names: list[tuple[str, str]] = []  # (table, constraint) of each of ``keys``
         facts = q(TicketFact._meta.db_table)
@@ -1538,19 +1556,13 @@ class _RollupPlan:
         sums = ", ".join(
             f"CAST({b} AS {types[c]}) AS {c}" for b, c in zip(bits, COUNTERS, strict=True)
         )
-        summed = ", ".join(f"CAST(SUM({c}) AS {types[c]})" for c in COUNTERS)
-        counters = ", ".join(COUNTERS)
-        # The month of a date without going through a time zone (date_trunc of a date would).
-        month = (
-            "CAST(date_trunc('month', CAST(day AS timestamp)) AS date)" if pg else month_sql("day")
-        )
+        self.summed = ", ".join(f"CAST(SUM({c}) AS {types[c]})" for c in COUNTERS)
+        month = _month_of("day")
         self.jobs: list[list[Statement]] = []
         cursor.execute(
-            f"SELECT {month.replace('day', 'f.day')}, MIN(f.ticket_id), MAX(f.ticket_id) "
+            f"SELECT {_month_of('f.day')}, MIN(f.ticket_id), MAX(f.ticket_id) "
             f"FROM {facts} f WHERE {new} GROUP BY 1 ORDER BY 1"
         )
-        detail = "region_id, day, category_pk, channel"
-        tmp = "stats_tmp_region WHERE 1 = 1"
         for first, low, high in cursor.fetchall():
             first = first if isinstance(first, dt.date) else dt.date.fromisoformat(first)
             after = (first + dt.timedelta(days=32)).replace(day=1)
@@ -1566,28 +1578,7 @@ class _RollupPlan:
                         f"AND f.day < %s GROUP BY a.node, f.day, f.category_pk, f.channel",
                         [low, high, first.isoformat(), after.isoformat()],
                     ),
-                    self._add(
-                        RegionDay, detail, COUNTERS, f"SELECT {detail}, {counters} FROM {tmp}"
-                    ),
-                    self._add(
-                        RegionMonth,
-                        detail,
-                        COUNTERS,
-                        f"SELECT region_id, {key}, category_pk, channel, {summed} FROM {tmp} "
-                        f"GROUP BY region_id, category_pk, channel",
-                    ),
-                    self._add(
-                        RegionDayTotal,
-                        "region_id, day",
-                        COUNTERS,
-                        f"SELECT region_id, day, {summed} FROM {tmp} GROUP BY region_id, day",
-                    ),
-                    self._add(
-                        RegionMonthTotal,
-                        "region_id, day",
-                        COUNTERS,
-                        f"SELECT region_id, {key}, {summed} FROM {tmp} GROUP BY region_id",
-                    ),
+                    *self._counter_rows("stats_tmp_region", "region_id", REGION_ROLLUPS, key),
                     ("DROP TABLE stats_tmp_region", []),
                 ]
             )
@@ -1603,8 +1594,6 @@ class _RollupPlan:
             f"JOIN {ancestors} a ON a.region_id = f.region_id "
             f"WHERE {new} AND f.estate_id IS NOT NULL GROUP BY a.node, f.day, f.estate_id"
         )
-        tmp = "stats_tmp_department WHERE 1 = 1"
-        detail = "department_id, day, category_pk, channel"
         estate_key = "region_id, day, estate_id"
         self.jobs.append(
             [
@@ -1612,28 +1601,8 @@ class _RollupPlan:
                 ("DROP TABLE IF EXISTS stats_tmp_estate", []),
                 (f"CREATE TEMPORARY TABLE stats_tmp_department AS {department}", []),
                 (f"CREATE TEMPORARY TABLE stats_tmp_estate AS {estate}", []),
-                self._add(
-                    DepartmentDay, detail, COUNTERS, f"SELECT {detail}, {counters} FROM {tmp}"
-                ),
-                self._add(
-                    DepartmentMonth,
-                    detail,
-                    COUNTERS,
-                    f"SELECT department_id, {month}, category_pk, channel, {summed} FROM {tmp} "
-                    f"GROUP BY department_id, {month}, category_pk, channel",
-                ),
-                self._add(
-                    DepartmentDayTotal,
-                    "department_id, day",
-                    COUNTERS,
-                    f"SELECT department_id, day, {summed} FROM {tmp} GROUP BY department_id, day",
-                ),
-                self._add(
-                    DepartmentMonthTotal,
-                    "department_id, day",
-                    COUNTERS,
-                    f"SELECT department_id, {month}, {summed} FROM {tmp} "
-                    f"GROUP BY department_id, {month}",
+                *self._counter_rows(
+                    "stats_tmp_department", "department_id", DEPARTMENT_ROLLUPS, month
                 ),
                 self._add(
                     EstateDay,
@@ -1652,6 +1621,40 @@ class _RollupPlan:
                 ("DROP TABLE stats_tmp_estate", []),
             ]
         )
+
+    def _counter_rows(
+        self, tmp: str, key: str, models: tuple[Any, Any, Any, Any], month: str
+    ) -> list[Statement]:
+        """The day rows, month rows, day totals and month totals of ``models`` from the sums in
+        ``tmp`` (per ``key``, day, category and channel); ``month`` is the SQL of a row's
+        month (a column expression, or a constant when ``tmp`` holds one month)."""
+        day_rows, month_rows, day_totals, month_totals = models
+        detail = f"{key}, day, category_pk, channel"
+        source, summed = f"{tmp} WHERE 1 = 1", self.summed
+        return [
+            self._add(
+                day_rows, detail, COUNTERS, f"SELECT {detail}, {', '.join(COUNTERS)} FROM {source}"
+            ),
+            self._add(
+                month_rows,
+                detail,
+                COUNTERS,
+                f"SELECT {key}, {month}, category_pk, channel, {summed} FROM {source} "
+                f"GROUP BY {key}, {month}, category_pk, channel",
+            ),
+            self._add(
+                day_totals,
+                f"{key}, day",
+                COUNTERS,
+                f"SELECT {key}, day, {summed} FROM {source} GROUP BY {key}, day",
+            ),
+            self._add(
+                month_totals,
+                f"{key}, day",
+                COUNTERS,
+                f"SELECT {key}, {month}, {summed} FROM {source} GROUP BY {key}, {month}",
+            ),
+        ]
 
     def _add(self, model: Any, keys: str, names: tuple[str, ...], select: str) -> Statement:
         """Insert into a table empty at the start, else add to the rows already there
