@@ -41,7 +41,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import accumulate
 from typing import Any
 
@@ -78,6 +78,34 @@ from jiayuan.tickets.events import GENESIS
 from jiayuan.tickets.models import Category, DailyCounter, Ticket, TicketAssignment, TicketEvent
 
 CHUNK = 20000
+# Indexes kept through a parallel bulk load instead of being dropped and rebuilt. Each rebuild
+# reads its whole table again (15 GB of events at 10 M tickets) and sorts it; these cost the
+# COPY little, because they index few rows (partial, or mostly NULL keys packed by
+# deduplication) or take keys in about the order rows arrive (ticket id, time). With every
+# event index here, the event table is never read again after the load.
+KEPT_DURING_LOAD = frozenset(
+    {
+        "ticketevent_seq_unique",
+        "ticketevent_resolve_at",
+        "ticketevent_returns",
+        "ticketevent_actor",
+        "ticketevent_post",
+        "ticketevent_from_region",
+        "ticketevent_to_region",
+        "ticketevent_department",
+        "ticket_external_ref_unique",
+        "ticket_idempotency_unique",
+        "ticket_open_resolve_due",
+        "ticket_supervised",
+        "ticket_waiting_accept_due",
+        "tickets_ticket_building_id_d34e80ca",
+        "tickets_ticket_called_from_id_545e35ca",
+        "tickets_ticket_household_id_8fb2a6da",
+        "tickets_ticket_merged_into_id_3a36ad40",
+        "tickets_ticket_reporter_id_431a8f10",
+        "tickets_ticket_created_at_95bb8d8e",
+    }
+)
 PARALLEL_MIN = 100_000  # tickets from which a PostgreSQL run uses worker processes
 TZ_OFFSET = 8 * 3600  # Asia/Shanghai has had no daylight saving since 1991
 DAY = 86400
@@ -168,6 +196,7 @@ class HistoryResult:
     rollup_seconds: float = 0.0  # parallel runs: connection-seconds spent on the rollup jobs
     index_seconds: float = 0.0  # parallel runs: connection-seconds rebuilding the indexes
     rebuild_seconds: float = 0.0  # parallel runs: wall time of indexes and rollups together
+    slowest_jobs: list[tuple[str, float]] = field(default_factory=list)  # parallel runs: top 8
     analyze_seconds: float = 0.0
     seconds: float = 0.0
     tickets_per_second: float = 0.0
@@ -1211,6 +1240,10 @@ def _rebuild_and_fill(
     result.rebuild_seconds = round(restore.seconds, 1)
     result.rollup_seconds = round(restore.busy["rollup"], 1)
     result.index_seconds = round(restore.busy["index"], 1)
+    result.slowest_jobs = [
+        (name, round(seconds, 1))
+        for name, seconds in sorted(restore.timings, key=lambda t: -t[1])[:8]
+    ]
 
 
 BULK_MODELS = (Ticket, TicketEvent, TicketAssignment, TicketFact, TicketFactDepartment)
@@ -1346,6 +1379,7 @@ class _Restore:
         self.errors: list[BaseException] = []
         self.seconds = 0.0
         self.busy = {"index": 0.0, "rollup": 0.0}  # connection-seconds per kind of job
+        self.timings: list[tuple[str, float]] = []  # (job, seconds), for the slowest_jobs figure
         self.rollup_errors: list[Exception] = []  # a failed rollup job stops the rollups only
 
     @classmethod
@@ -1373,7 +1407,10 @@ class _Restore:
                 "AND c.conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
                 [tables],
             )
-            for table, name, definition, index in cursor.fetchall():
+            rows = cursor.fetchall()
+            for table, name, definition, index in rows:
+                if name in KEPT_DURING_LOAD:
+                    continue
                 cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {q(name)}")
                 if definition.startswith("UNIQUE (") and definition.endswith(")"):
                     # Built as an index first: adding it to the table is then instantaneous
@@ -1392,7 +1429,11 @@ class _Restore:
                 "ORDER BY 1",
                 [tables],
             )
+            constraint_indexes = {row[1] for row in rows}
             for name, definition in cursor.fetchall():
+                bare = name.split(".")[-1].strip('"')
+                if bare in KEPT_DURING_LOAD or bare in constraint_indexes:
+                    continue
                 cursor.execute(f"DROP INDEX {name}")
                 statements.append([declared.get(name.split(".")[-1].strip('"'), definition)])
             for table in tables:
@@ -1441,6 +1482,7 @@ class _Restore:
                         queue[:] = [(k, j) for k, j in queue if k != "rollup"]
                 with lock:
                     self.busy[kind] += time.perf_counter() - began
+                    self.timings.append((_job_label(job), time.perf_counter() - began))
 
         def build() -> None:
             import psycopg
@@ -1481,6 +1523,19 @@ class _Restore:
 
 
 Statement = tuple[str, list[Any]]
+
+
+def _job_label(job: list[Statement]) -> str:
+    """A short name for a rebuild job: the index or key it builds, or the rollup month."""
+    for sql, params in job:
+        words = sql.split()
+        for word in ("CONSTRAINT", "INDEX"):
+            if word in words and words[0] in ("CREATE", "ALTER"):
+                return words[words.index(word) + 1].strip('"')
+        month = next((p for p in params if isinstance(p, str)), "")
+        if month:
+            return f"rollup {month[:7]}"
+    return "rollup departments and estates"
 
 
 REGION_ROLLUPS = (RegionDay, RegionMonth, RegionDayTotal, RegionMonthTotal)

@@ -133,6 +133,9 @@ def test_a_parallel_bulk_load_numbers_in_order_and_restores_the_indexes(
     result = generate_history(tickets=400, years=0.3, seed=5, end=END, workers=2)
     assert result.workers == 2
     assert _index_definitions() == before
+    jobs = dict(result.slowest_jobs)
+    assert len(jobs) == 8 and all(seconds >= 0 for seconds in jobs.values())
+    assert any(name.startswith(("rollup", "ticket")) for name in jobs)
     assert result.tickets == Ticket.objects.count() == 400
     assert result.events == TicketEvent.objects.count()
     # Ids dense and in the tickets' order, whichever worker wrote a chunk.
@@ -146,6 +149,42 @@ def test_a_parallel_bulk_load_numbers_in_order_and_restores_the_indexes(
     generated = snapshot()
     stats_rebuild()
     assert snapshot() == generated
+
+
+def _bulk_index_names() -> set[str]:
+    from django.db import connection
+
+    from jiayuan.stats import history
+
+    tables = [m._meta.db_table for m in history.BULK_MODELS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index "
+            "WHERE indrelid = ANY(%s::regclass[]) AND NOT indisprimary",
+            [tables],
+        )
+        return {name.strip('"') for (name,) in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bulk_load_drops_every_index_but_those_it_keeps(world, departments):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the parallel bulk load is PostgreSQL's")
+    from jiayuan.stats import history
+
+    before = _index_definitions()
+    names = _bulk_index_names()
+    # A renamed index would silently be dropped and rebuilt again: every kept name exists.
+    assert names >= history.KEPT_DURING_LOAD
+    assert len(names - history.KEPT_DURING_LOAD) >= 10  # the rest is rebuilt
+    restore = history._Restore.drop_indexes(history.BULK_MODELS)
+    try:
+        assert _bulk_index_names() == history.KEPT_DURING_LOAD
+    finally:
+        restore.run()
+    assert _index_definitions() == before
 
 
 @pytest.mark.django_db(transaction=True)
