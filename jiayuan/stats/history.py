@@ -1199,18 +1199,20 @@ def _rebuild_and_fill(
     build (an upsert into rows already there must not be left half done)."""
     ancestors = "stats_bulk_ancestor"
     with connection.cursor() as cursor:
-        if not all(_rollups_empty(cursor).values()):
+        empty = _rollups_empty(cursor)
+        if not all(empty.values()):
             restore.start()
             try:
+                rollup_started = time.perf_counter()
                 with transaction.atomic():
                     fill_rollups(first_ticket_id=first_tid)
                     Watermark.objects.update_or_create(pk=1, defaults=watermark)
+                restore.busy["rollup"] = time.perf_counter() - rollup_started
             finally:
                 restore.join()
-                result.rollup_seconds = result.rebuild_seconds = round(restore.seconds, 1)
-                result.index_seconds = round(restore.busy["index"], 1)
+            _record(restore, result)
             return
-        plan = _RollupPlan(cursor, first_ticket_id=first_tid, ancestors=ancestors)
+        plan = _RollupPlan(cursor, first_ticket_id=first_tid, ancestors=ancestors, empty=empty)
         plan.create_ancestors(cursor, temporary=False)
         plan.drop_keys(cursor)
     restore.start(rollups=plan)
@@ -1238,6 +1240,12 @@ def _rebuild_and_fill(
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {ancestors}")
     Watermark.objects.update_or_create(pk=1, defaults=watermark)
+    _record(restore, result)
+
+
+def _record(restore: _Restore, result: HistoryResult) -> None:
+    """The rebuild's figures: its wall time, the connection-seconds of each kind of job, and
+    the eight longest jobs."""
     result.rebuild_seconds = round(restore.seconds, 1)
     result.rollup_seconds = round(restore.busy["rollup"], 1)
     result.index_seconds = round(restore.busy["index"], 1)
@@ -1372,7 +1380,9 @@ class _Restore:
     parallel, each with a large ``maintenance_work_mem``); autovacuum is off for those tables in
     between."""
 
-    def __init__(self, tables: list[str], statements: list[list[str]], finals: list[str]) -> None:
+    def __init__(
+        self, tables: list[str], statements: list[tuple[str, str]], finals: list[str]
+    ) -> None:
         self.tables = tables
         self.statements = statements
         self.finals = finals
@@ -1387,7 +1397,7 @@ class _Restore:
     def drop_indexes(cls, models: Sequence[Any]) -> _Restore:
         q = connection.ops.quote_name
         tables = [m._meta.db_table for m in models]
-        statements: list[list[str]] = []
+        statements: list[tuple[str, str]] = []  # (index or constraint, the SQL building it)
         # Run once every index is built: they lock the table against the other connection's
         # index builds (a constraint attached while the other one builds would wait for it).
         finals: list[str] = []
@@ -1416,13 +1426,13 @@ class _Restore:
                 if definition.startswith("UNIQUE (") and definition.endswith(")"):
                     # Built as an index first: adding it to the table is then instantaneous
                     # and does not wait for the other connection's index builds.
-                    statements.append([index])
+                    statements.append((name, index))
                     finals.append(
                         f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} UNIQUE USING INDEX {q(name)}"
                     )
                 else:
                     statements.append(
-                        [f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} {definition}"]
+                        (name, f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} {definition}")
                     )
             cursor.execute(
                 "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
@@ -1436,14 +1446,14 @@ class _Restore:
                 if bare in KEPT_DURING_LOAD or bare in constraint_indexes:
                     continue
                 cursor.execute(f"DROP INDEX {name}")
-                statements.append([declared.get(bare, definition)])
+                statements.append((bare, declared.get(bare, definition)))
             for table in tables:
                 cursor.execute(f"ALTER TABLE {q(table)} SET (autovacuum_enabled = false)")
                 finals.append(f"ALTER TABLE {q(table)} RESET (autovacuum_enabled)")
         # The biggest table first: both connections scan it at once (synchronized scans).
         order = {t: i for i, t in enumerate(["tickets_ticketevent", "tickets_ticket"])}
         statements.sort(
-            key=lambda s: min((order.get(t, 9) for t in tables if t in s[0]), default=9)
+            key=lambda s: min((order.get(t, 9) for t in tables if t in s[1]), default=9)
         )
         return cls(tables, statements, finals)
 
@@ -1451,12 +1461,15 @@ class _Restore:
         """Build the indexes on ``connections_count`` connections; with ``rollups``, the
         rollup jobs share the same queue (the two cores stay busy to the end) and the rollup
         tables' keys are built once every job is through."""
-        pending: list[tuple[str, list[Statement]]] = [
-            ("index", [(sql, []) for sql in job]) for job in self.statements
+        pending: list[tuple[str, str, list[Statement]]] = [
+            ("index", name, [(sql, [])]) for name, sql in self.statements
         ]
-        pending += [("rollup", job) for job in (rollups.jobs if rollups else [])]
-        keys: list[tuple[str, list[Statement]]] = [
-            ("rollup", [key]) for key in (rollups.keys if rollups else [])
+        pending += [("rollup", name, job) for name, job in (rollups.jobs if rollups else [])]
+        keys: list[tuple[str, str, list[Statement]]] = [
+            ("rollup", name, [key])
+            for key, (_, name) in zip(
+                rollups.keys if rollups else [], rollups.key_names if rollups else [], strict=True
+            )
         ]
         done: list[Any] = []
         lock = threading.Lock()
@@ -1464,12 +1477,12 @@ class _Restore:
         conninfo = _conninfo()
         started = time.perf_counter()
 
-        def take(queue: list[tuple[str, list[Statement]]], conn: Any) -> None:
+        def take(queue: list[tuple[str, str, list[Statement]]], conn: Any) -> None:
             while True:
                 with lock:
                     if not queue or self.errors:
                         return
-                    kind, job = queue.pop(0)
+                    kind, name, job = queue.pop(0)
                 began = time.perf_counter()
                 try:
                     for sql, params in job:
@@ -1480,10 +1493,10 @@ class _Restore:
                     # The indexes must come back whatever happens to the rollups.
                     with lock:
                         self.rollup_errors.append(exc)
-                        queue[:] = [(k, j) for k, j in queue if k != "rollup"]
+                        queue[:] = [item for item in queue if item[0] != "rollup"]
                 with lock:
                     self.busy[kind] += time.perf_counter() - began
-                    self.timings.append((_job_label(job), time.perf_counter() - began))
+                    self.timings.append((name, time.perf_counter() - began))
 
         def build() -> None:
             import psycopg
@@ -1526,19 +1539,6 @@ class _Restore:
 Statement = tuple[str, list[Any]]
 
 
-def _job_label(job: list[Statement]) -> str:
-    """A short name for a rebuild job: the index or key it builds, or the rollup month."""
-    for sql, params in job:
-        words = sql.split()
-        for word in ("CONSTRAINT", "INDEX"):
-            if word in words and words[0] in ("CREATE", "ALTER"):
-                return words[words.index(word) + 1].strip('"')
-        month = next((p for p in params if isinstance(p, str)), "")
-        if month:
-            return f"rollup {month[:7]}"
-    return "rollup departments and estates"
-
-
 REGION_ROLLUPS = (RegionDay, RegionMonth, RegionDayTotal, RegionMonthTotal)
 DEPARTMENT_ROLLUPS = (DepartmentDay, DepartmentMonth, DepartmentDayTotal, DepartmentMonthTotal)
 
@@ -1570,7 +1570,7 @@ def fill_rollups(*, first_ticket_id: int) -> None:
             cursor.execute("SET LOCAL work_mem = '512MB'")
         plan.create_ancestors(cursor, temporary=True)
         plan.drop_keys(cursor)
-        for job in plan.jobs:
+        for _, job in plan.jobs:
             for sql, params in job:
                 cursor.execute(sql, params)
         for sql, params in plan.keys:
@@ -1592,11 +1592,18 @@ class _RollupPlan:
     on PostgreSQL, its unique key dropped (``drop_keys``) and built once at the end (``keys``)
     instead of row by row; otherwise each row is added to the one already there (upsert)."""
 
-    def __init__(self, cursor: Any, *, first_ticket_id: int, ancestors: str) -> None:
+    def __init__(
+        self,
+        cursor: Any,
+        *,
+        first_ticket_id: int,
+        ancestors: str,
+        empty: dict[Any, bool] | None = None,
+    ) -> None:
         q = connection.ops.quote_name
         self.pg = pg = connection.vendor == "postgresql"
         self.ancestors = ancestors
-        self.empty = _rollups_empty(cursor)
+        self.empty = _rollups_empty(cursor) if empty is None else empty
         self.keys: list[Statement] = []
         self.key_names: list[tuple[str, str]] = []  # (table, constraint) of each of ``keys``
         facts = q(TicketFact._meta.db_table)
@@ -1614,7 +1621,7 @@ class _RollupPlan:
         )
         self.summed = ", ".join(f"CAST(SUM({c}) AS {types[c]})" for c in COUNTERS)
         month = _month_of("day")
-        self.jobs: list[list[Statement]] = []
+        self.jobs: list[tuple[str, list[Statement]]] = []  # (name, statements)
         cursor.execute(
             f"SELECT {_month_of('f.day')}, MIN(f.ticket_id), MAX(f.ticket_id) "
             f"FROM {facts} f WHERE {new} GROUP BY 1 ORDER BY 1"
@@ -1623,21 +1630,20 @@ class _RollupPlan:
             first = first if isinstance(first, dt.date) else dt.date.fromisoformat(first)
             after = (first + dt.timedelta(days=32)).replace(day=1)
             key = f"CAST('{first.isoformat()}' AS date)" if pg else f"'{first.isoformat()}'"
-            self.jobs.append(
-                [
-                    ("DROP TABLE IF EXISTS stats_tmp_region", []),
-                    (
-                        f"CREATE TEMPORARY TABLE stats_tmp_region AS SELECT a.node AS region_id, "
-                        f"f.day AS day, f.category_pk AS category_pk, f.channel AS channel, "
-                        f"{sums} FROM {facts} f JOIN {ancestors} a ON a.region_id = f.region_id "
-                        f"WHERE {new} AND f.ticket_id BETWEEN %s AND %s AND f.day >= %s "
-                        f"AND f.day < %s GROUP BY a.node, f.day, f.category_pk, f.channel",
-                        [low, high, first.isoformat(), after.isoformat()],
-                    ),
-                    *self._counter_rows("stats_tmp_region", "region_id", REGION_ROLLUPS, key),
-                    ("DROP TABLE stats_tmp_region", []),
-                ]
+            month_sums = (
+                f"CREATE TEMPORARY TABLE stats_tmp_region AS SELECT a.node AS region_id, "
+                f"f.day AS day, f.category_pk AS category_pk, f.channel AS channel, "
+                f"{sums} FROM {facts} f JOIN {ancestors} a ON a.region_id = f.region_id "
+                f"WHERE {new} AND f.ticket_id BETWEEN %s AND %s AND f.day >= %s "
+                f"AND f.day < %s GROUP BY a.node, f.day, f.category_pk, f.channel"
             )
+            job: list[Statement] = [
+                ("DROP TABLE IF EXISTS stats_tmp_region", []),
+                (month_sums, [low, high, first.isoformat(), after.isoformat()]),
+                *self._counter_rows("stats_tmp_region", "region_id", REGION_ROLLUPS, key),
+                ("DROP TABLE stats_tmp_region", []),
+            ]
+            self.jobs.append((f"rollup {first:%Y-%m}", job))
         department = (
             f"SELECT d.department_id AS department_id, d.day AS day, "
             f"f.category_pk AS category_pk, f.channel AS channel, {sums} FROM {facts} f "
@@ -1651,32 +1657,27 @@ class _RollupPlan:
             f"WHERE {new} AND f.estate_id IS NOT NULL GROUP BY a.node, f.day, f.estate_id"
         )
         estate_key = "region_id, day, estate_id"
-        self.jobs.append(
-            [
-                ("DROP TABLE IF EXISTS stats_tmp_department", []),
-                ("DROP TABLE IF EXISTS stats_tmp_estate", []),
-                (f"CREATE TEMPORARY TABLE stats_tmp_department AS {department}", []),
-                (f"CREATE TEMPORARY TABLE stats_tmp_estate AS {estate}", []),
-                *self._counter_rows(
-                    "stats_tmp_department", "department_id", DEPARTMENT_ROLLUPS, month
-                ),
-                self._add(
-                    EstateDay,
-                    estate_key,
-                    ("received",),
-                    f"SELECT {estate_key}, received FROM stats_tmp_estate",
-                ),
-                self._add(
-                    EstateMonth,
-                    estate_key,
-                    ("received",),
-                    f"SELECT region_id, {month}, estate_id, SUM(received) FROM stats_tmp_estate "
-                    f"WHERE 1 = 1 GROUP BY region_id, {month}, estate_id",
-                ),
-                ("DROP TABLE stats_tmp_department", []),
-                ("DROP TABLE stats_tmp_estate", []),
-            ]
+        estate_month = (
+            f"SELECT region_id, {month}, estate_id, SUM(received) FROM stats_tmp_estate "
+            f"WHERE 1 = 1 GROUP BY region_id, {month}, estate_id"
         )
+        job = [
+            ("DROP TABLE IF EXISTS stats_tmp_department", []),
+            ("DROP TABLE IF EXISTS stats_tmp_estate", []),
+            (f"CREATE TEMPORARY TABLE stats_tmp_department AS {department}", []),
+            (f"CREATE TEMPORARY TABLE stats_tmp_estate AS {estate}", []),
+            *self._counter_rows("stats_tmp_department", "department_id", DEPARTMENT_ROLLUPS, month),
+            self._add(
+                EstateDay,
+                estate_key,
+                ("received",),
+                f"SELECT {estate_key}, received FROM stats_tmp_estate",
+            ),
+            self._add(EstateMonth, estate_key, ("received",), estate_month),
+            ("DROP TABLE stats_tmp_department", []),
+            ("DROP TABLE stats_tmp_estate", []),
+        ]
+        self.jobs.append(("rollup departments and estates", job))
 
     def _counter_rows(
         self, tmp: str, key: str, models: tuple[Any, Any, Any, Any], month: str

@@ -101,6 +101,12 @@ class TicketFactDepartment(models.Model):
         return f"ticket {self.ticket_id} department {self.department_id}"
 
 
+def _by_day(name: str) -> models.Index:
+    """A department rollup's index by day first: a node's 红黑榜 reads every department of the
+    node over a period."""
+    return models.Index(fields=["day", "department_id"], name=name)
+
+
 class _Counters(models.Model):
     received = models.IntegerField(default=0)
     resolved = models.IntegerField(default=0)
@@ -156,8 +162,7 @@ class DepartmentDay(_Counters):
     class Meta:
         verbose_name = "部门日汇总"
         verbose_name_plural = verbose_name
-        # A node's 红黑榜 reads every department of the node over a period: by day first.
-        indexes = [models.Index(fields=["day", "department_id"], name="stats_deptday_day")]
+        indexes = [_by_day("stats_deptday_day")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department_id", "day", "category_pk", "channel"],
@@ -230,8 +235,7 @@ class DepartmentMonth(_Counters):
     class Meta:
         verbose_name = "部门月汇总"
         verbose_name_plural = verbose_name
-        # A node's 红黑榜 reads every department of the node over a period: by day first.
-        indexes = [models.Index(fields=["day", "department_id"], name="stats_deptmonth_day")]
+        indexes = [_by_day("stats_deptmonth_day")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department_id", "day", "category_pk", "channel"],
@@ -312,8 +316,7 @@ class DepartmentDayTotal(_Counters):
     class Meta:
         verbose_name = "部门日合计"
         verbose_name_plural = verbose_name
-        # A node's 红黑榜 reads every department of the node over a period: by day first.
-        indexes = [models.Index(fields=["day", "department_id"], name="stats_deptdaytotal_day")]
+        indexes = [_by_day("stats_deptdaytotal_day")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department_id", "day"], name="stats_departmentdaytotal_key"
@@ -333,8 +336,7 @@ class DepartmentMonthTotal(_Counters):
     class Meta:
         verbose_name = "部门月合计"
         verbose_name_plural = verbose_name
-        # A node's 红黑榜 reads every department of the node over a period: by day first.
-        indexes = [models.Index(fields=["day", "department_id"], name="stats_deptmonthtotal_day")]
+        indexes = [_by_day("stats_deptmonthtotal_day")]
         constraints = [
             models.UniqueConstraint(
                 fields=["department_id", "day"], name="stats_departmentmonthtotal_key"

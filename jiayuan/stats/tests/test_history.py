@@ -203,7 +203,7 @@ def test_a_failed_parallel_rollup_leaves_no_half_rollups_and_says_rebuild(
 
     def failing(self, *args, **kwargs):
         plan_init(self, *args, **kwargs)
-        self.jobs.insert(len(self.jobs) // 2, [("SELECT 1 / 0", [])])  # after some months
+        self.jobs.insert(len(self.jobs) // 2, ("failing", [("SELECT 1 / 0", [])]))  # mid-way
 
     monkeypatch.setattr(history, "CHUNK", 40)
     monkeypatch.setattr(history._RollupPlan, "__init__", failing)
