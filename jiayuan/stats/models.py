@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from jiayuan.regions.choices import Level
+
 # The counters of a rollup row, in this order everywhere (SQL column lists, delta tuples).
 COUNTERS = (
     "received",  # 受理量
@@ -35,6 +37,13 @@ COUNTERS = (
     "resolution_count",
     "resolution_seconds",
 )
+
+# Levels whose nodes keep their day rows (``RegionDay``) only. A grid or a community receives a
+# few tickets a day, so its day rows are about one per ticket: month rows and totals would be
+# about as many rows again and summarise nothing (measured in docs/stats.md: 70 % of all rollup
+# rows). Their ``RegionMonth``, ``RegionDayTotal`` and ``RegionMonthTotal`` rows are not kept, and
+# the selectors read such a node's day rows for the whole period.
+DAY_ROWS_ONLY = frozenset({Level.COMMUNITY.value, Level.GRID.value, Level.MICRO_GRID.value})
 
 
 class Watermark(models.Model):

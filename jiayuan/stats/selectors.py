@@ -25,6 +25,7 @@ from jiayuan.regions.models import Estate, Region
 from jiayuan.staff.models import Department
 from jiayuan.stats.models import (
     COUNTERS,
+    DAY_ROWS_ONLY,
     DepartmentDay,
     DepartmentDayTotal,
     DepartmentMonth,
@@ -97,10 +98,18 @@ def split_period(
     return edges, (month_start, month_end)
 
 
-def _row_sets(kind: str, start: Day, end: Day, where: Q) -> list[QuerySet[Any]]:
+def _row_sets(
+    kind: str, start: Day, end: Day, where: Q, *, days_only: bool = False
+) -> list[QuerySet[Any]]:
     """The query sets whose rows add up to ``[start, end)``: day rows for each ragged end and
-    month rows for the whole months (at most three sets)."""
+    month rows for the whole months (at most three sets); with ``days_only``, day rows for the
+    whole period (nodes of ``DAY_ROWS_ONLY`` levels have no month rows)."""
     day_model, month_model = LEVELS[kind]
+    if days_only:
+        first, last = as_day(start), as_day(end)
+        return (
+            [day_model.objects.filter(where, day__gte=first, day__lt=last)] if first < last else []
+        )
     edges, months = split_period(start, end)
     sets: list[QuerySet[Any]] = []
     # One set per range: an OR of two day ranges next to ``region_id IN (…)`` makes SQLite
@@ -151,10 +160,14 @@ def _sets(
     channel: str | None,
     *,
     by_category: bool = False,
+    days_only: bool = False,
 ) -> list[QuerySet[Any]]:
     """The row sets of ``kind`` ("region" or "department") for ``key`` over the period: the
     totals (one row per key and day or month) unless a filter or a grouping by category needs
-    the rows per category × channel."""
+    the rows per category × channel, or the keys are nodes with day rows only (``days_only``:
+    their day rows over the whole period)."""
+    if days_only:
+        return _row_sets(kind, start, end, key & _filters(category, channel), days_only=True)
     if category is None and not channel and not by_category:
         return _row_sets(f"{kind}_total", start, end, key)
     return _row_sets(kind, start, end, key & _filters(category, channel))
@@ -280,7 +293,14 @@ def _region_sets(
     by_category: bool = False,
 ) -> list[QuerySet[Any]]:
     return _sets(
-        "region", start, end, Q(region_id=region.pk), category, channel, by_category=by_category
+        "region",
+        start,
+        end,
+        Q(region_id=region.pk),
+        category,
+        channel,
+        by_category=by_category,
+        days_only=region.level in DAY_ROWS_ONLY,
     )
 
 
@@ -395,7 +415,8 @@ def child_table(
     then most received, then code; children without tickets last."""
     children = list(Region.objects.filter(parent=region).order_by("code"))
     key = Q(region_id__in=[c.pk for c in children])
-    sets = _sets("region", start, end, key, category, channel)
+    days_only = any(c.level in DAY_ROWS_ONLY for c in children)
+    sets = _sets("region", start, end, key, category, channel, days_only=days_only)
     sums = _grouped(sets, "region_id", SUMS) if children else {}
     rows = [
         NodeRow(c, measures_from(sums.get(c.pk, {})), Extra.of(sums.get(c.pk, {})))
@@ -472,17 +493,19 @@ def series(
     while day < last:
         totals.setdefault(_bucket(day, bucket), {})
         day += dt.timedelta(days=1)
+    days_only = False
     if department is not None:
         kind, where = "department", Q(department_id=department.pk)
     elif region is not None:
         kind, where = "region", Q(region_id=region.pk)
+        days_only = region.level in DAY_ROWS_ONLY
     else:
         raise ValueError("series of a region or of a department")
-    if category is None and not channel:
+    if category is None and not channel and not days_only:
         kind = f"{kind}_total"
     else:
         where &= _filters(category, channel)
-    if bucket == "month":
+    if bucket == "month" and not days_only:
         sets = _row_sets(kind, first, last, where)
     else:
         sets = [LEVELS[kind][0].objects.filter(where, day__gte=first, day__lt=last)]

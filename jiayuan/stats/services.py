@@ -38,6 +38,7 @@ from jiayuan.stats.facts import (
 )
 from jiayuan.stats.models import (
     COUNTERS,
+    DAY_ROWS_ONLY,
     DepartmentDay,
     DepartmentDayTotal,
     DepartmentMonth,
@@ -76,36 +77,46 @@ class UpdateResult:
 
 
 class Ancestry:
-    """Region id → ids of the node and all its ancestors (from the materialized path)."""
+    """Region id → ids of the node and all its ancestors (from the materialized path), and
+    which of those nodes keep day rows only (``DAY_ROWS_ONLY``)."""
 
     def __init__(self) -> None:
         self.cache: dict[int, tuple[int, ...]] = {}
+        self.day_rows_only: set[int] = set()
 
     def load(self, region_ids: Iterable[int | None]) -> dict[int, tuple[int, ...]]:
         missing = {r for r in region_ids if r is not None and r not in self.cache}
         if missing:
             paths = dict(Region.objects.filter(pk__in=missing).values_list("pk", "path"))
             codes = {c for p in paths.values() for c in p.split(PATH_SEP)}
-            ids = dict(Region.objects.filter(code__in=codes).values_list("code", "pk"))
-            for pk, path in paths.items():
-                self.cache[pk] = tuple(ids[c] for c in path.split(PATH_SEP) if c in ids)
+            self._add(
+                paths, Region.objects.filter(code__in=codes).values_list("code", "pk", "level")
+            )
         return self.cache
+
+    def _add(self, paths: dict[int, str], nodes: Iterable[tuple[str, int, str]]) -> None:
+        ids = {}
+        for code, pk, level in nodes:
+            ids[code] = pk
+            if level in DAY_ROWS_ONLY:
+                self.day_rows_only.add(pk)
+        for pk, path in paths.items():
+            self.cache[pk] = tuple(ids[c] for c in path.split(PATH_SEP) if c in ids)
 
     @classmethod
     def everything(cls) -> Ancestry:
         """All regions at once (the generator and big rebuilds)."""
         ancestry = cls()
-        rows = list(Region.objects.values_list("pk", "code", "path"))
-        ids = {code: pk for pk, code, _ in rows}
-        for pk, _, path in rows:
-            ancestry.cache[pk] = tuple(ids[c] for c in path.split(PATH_SEP) if c in ids)
+        rows = list(Region.objects.values_list("pk", "code", "path", "level"))
+        ancestry._add({pk: path for pk, _, path, _ in rows}, [(c, pk, lv) for pk, c, _, lv in rows])
         return ancestry
 
 
 class Deltas:
     """Counter changes per rollup row, accumulated before one write per row."""
 
-    def __init__(self) -> None:
+    def __init__(self, day_rows_only: set[int]) -> None:
+        self.day_rows_only = day_rows_only  # nodes without month rows or totals
         self.regions: dict[Any, list[int]] = defaultdict(lambda: [0] * len(COUNTERS))
         self.departments: dict[Any, list[int]] = defaultdict(lambda: [0] * len(COUNTERS))
         self.estates: dict[Any, int] = defaultdict(int)
@@ -127,18 +138,21 @@ class Deltas:
 
     def write(self) -> None:
         """Add the deltas to the day rows and, summed per month, to the month rows; both also
-        summed over categories and channels to the totals."""
+        summed over categories and channels to the totals (for regions, the day rows only of
+        the nodes in ``day_rows_only``)."""
         region_keys = ("region_id", "day", "category_pk", "channel")
         department_keys = ("department_id", "day", "category_pk", "channel")
         estates = {k: [v] for k, v in self.estates.items()}
-        for deltas, keys, (day, month, day_total, month_total) in (
-            (self.regions, region_keys, REGION_TABLES),
-            (self.departments, department_keys, DEPARTMENT_TABLES),
+        only = self.day_rows_only
+        summarised = {k: v for k, v in self.regions.items() if k[0] not in only}
+        for deltas, summed, keys, (day, month, day_total, month_total) in (
+            (self.regions, summarised, region_keys, REGION_TABLES),
+            (self.departments, self.departments, department_keys, DEPARTMENT_TABLES),
         ):
-            monthly = _per_month(deltas)
+            monthly = _per_month(summed)
             _upsert(day, keys, deltas)
             _upsert(month, keys, monthly)
-            _upsert(day_total, keys[:2], _totals(deltas))
+            _upsert(day_total, keys[:2], _totals(summed))
             _upsert(month_total, keys[:2], _totals(monthly))
         _upsert(EstateDay, ("region_id", "day", "estate_id"), estates, counters=("received",))
         _upsert(
@@ -289,7 +303,7 @@ def apply_tickets(ticket_ids: set[int], sticky: dict[int, int], ancestry: Ancest
     ancestors = ancestry.load(
         [f.region_id for f in old.values()] + [f.region_id for f in new]  # moves: both ends
     )
-    deltas = Deltas()
+    deltas = Deltas(ancestry.day_rows_only)
     for fact in old.values():
         deltas.add(fact, ancestors, -1)
     for fact in new:

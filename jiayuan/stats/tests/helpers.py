@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
+
+from jiayuan.regions.models import Region
 from jiayuan.stats.models import (
     COUNTERS,
+    DAY_ROWS_ONLY,
     DepartmentDay,
     DepartmentDayTotal,
     DepartmentMonth,
@@ -22,12 +26,19 @@ from jiayuan.stats.models import (
 
 
 def summed(
-    model: Any, keys: tuple[str, ...], counters: tuple[str, ...], *, keep: int, month: bool
+    model: Any,
+    keys: tuple[str, ...],
+    counters: tuple[str, ...],
+    *,
+    keep: int,
+    month: bool,
+    where: Q | None = None,
 ) -> list[tuple[Any, ...]]:
-    """The rows of a rollup table summed per their first ``keep`` key fields (the day moved to
-    the first of its month when ``month``), sorted like a table's rows."""
+    """The rows of a rollup table (those matching ``where``) summed per their first ``keep``
+    key fields (the day moved to the first of its month when ``month``), sorted like a table's
+    rows."""
     sums: dict[tuple[Any, ...], list[int]] = {}
-    for row in model.objects.values_list(*keys, *counters):
+    for row in model.objects.filter(where or Q()).values_list(*keys, *counters):
         key = tuple(
             k.replace(day=1) if month and name == "day" else k
             for name, k in zip(keys[:keep], row, strict=False)
@@ -40,21 +51,25 @@ def summed(
 
 def assert_months_sum_days() -> None:
     """Every month row is the sum of its day rows, every total the sum of its rows over
-    categories and channels, and there is no other row."""
+    categories and channels, and there is no other row: none at all for the nodes that keep
+    day rows only (``DAY_ROWS_ONLY``)."""
     region_keys = ("region_id", "day", "category_pk", "channel")
     department_keys = ("department_id", "day", "category_pk", "channel")
     estate_keys = ("region_id", "day", "estate_id")
-    for source, target, keys, counters, keep, month in (
-        (RegionDay, RegionMonth, region_keys, COUNTERS, 4, True),
-        (DepartmentDay, DepartmentMonth, department_keys, COUNTERS, 4, True),
-        (EstateDay, EstateMonth, estate_keys, ("received",), 3, True),
-        (RegionDay, RegionDayTotal, region_keys, COUNTERS, 2, False),
-        (RegionMonth, RegionMonthTotal, region_keys, COUNTERS, 2, False),
-        (DepartmentDay, DepartmentDayTotal, department_keys, COUNTERS, 2, False),
-        (DepartmentMonth, DepartmentMonthTotal, department_keys, COUNTERS, 2, False),
+    fine = Region.objects.filter(level__in=DAY_ROWS_ONLY).values("pk")
+    summarised = ~Q(region_id__in=fine)
+    for source, target, keys, counters, keep, month, where in (
+        (RegionDay, RegionMonth, region_keys, COUNTERS, 4, True, summarised),
+        (DepartmentDay, DepartmentMonth, department_keys, COUNTERS, 4, True, None),
+        (EstateDay, EstateMonth, estate_keys, ("received",), 3, True, None),
+        (RegionDay, RegionDayTotal, region_keys, COUNTERS, 2, False, summarised),
+        (RegionMonth, RegionMonthTotal, region_keys, COUNTERS, 2, False, None),
+        (DepartmentDay, DepartmentDayTotal, department_keys, COUNTERS, 2, False, None),
+        (DepartmentMonth, DepartmentMonthTotal, department_keys, COUNTERS, 2, False, None),
     ):
         got = sorted(target.objects.values_list(*keys[:keep], *counters))
-        assert got == summed(source, keys, counters, keep=keep, month=month), target.__name__
+        expected = summed(source, keys, counters, keep=keep, month=month, where=where)
+        assert got == expected, target.__name__
 
 
 def snapshot() -> dict[str, Any]:

@@ -186,3 +186,49 @@ def test_periods_over_months_equal_the_ticket_table(world, months, first, last):
             by_month.get(p.start.replace(day=1), 0) + p.measures.received
         )
     assert {p.start: p.measures.received for p in monthly} == by_month
+
+
+def test_grids_and_communities_keep_day_rows_only(world, months):
+    """Month rows and totals only for the levels above the community; a grid's monthly series
+    is then summed from its day rows and equals its daily one."""
+    from jiayuan.stats.models import RegionDay, RegionDayTotal, RegionMonth, RegionMonthTotal
+
+    stats_update()
+    for node, summarised in (("grid_a1_1", False), ("comm_a1", False), ("street_a", True)):
+        pk = world.r(node).pk
+        assert RegionDay.objects.filter(region_id=pk).exists(), node
+        for model in (RegionMonth, RegionDayTotal, RegionMonthTotal):
+            assert model.objects.filter(region_id=pk).exists() is summarised, (node, model)
+    start, end = dt.date(2026, 10, 1), dt.date(2027, 1, 1)
+    grid = world.r("grid_a1_1")
+    monthly = selectors.series(region=grid, start=start, end=end, bucket="month")
+    daily = selectors.series(region=grid, start=start, end=end, bucket="day")
+    by_month: dict[dt.date, int] = {}
+    for p in daily:
+        month = p.start.replace(day=1)
+        by_month[month] = by_month.get(month, 0) + p.measures.received
+    assert {p.start: p.measures.received for p in monthly} == by_month
+    assert sum(by_month.values()) == 4  # a1_1 three times and a1_1b: all in grid a1_1
+
+
+def test_the_migration_deletes_the_summaries_of_day_rows_only_nodes(world, months):
+    import importlib
+
+    from django.apps import apps
+
+    from jiayuan.stats.models import RegionDay, RegionDayTotal, RegionMonth, RegionMonthTotal
+
+    stats_update()
+    grid, street = world.r("grid_a1_1").pk, world.r("street_a").pk
+    day = dt.date(2026, 11, 1)
+    for model in (RegionMonth, RegionDayTotal, RegionMonthTotal):  # as the old updater wrote
+        extra = {"category_pk": 1, "channel": "qr"} if model is RegionMonth else {}
+        model.objects.create(region_id=grid, day=day, received=1, **extra)
+    street_rows = RegionMonthTotal.objects.filter(region_id=street).count()
+    days = RegionDay.objects.count()
+    migration = importlib.import_module("jiayuan.stats.migrations.0005_day_rows_only")
+    migration.forwards(apps, None)
+    for model in (RegionMonth, RegionDayTotal, RegionMonthTotal):
+        assert not model.objects.filter(region_id=grid).exists()
+    assert RegionMonthTotal.objects.filter(region_id=street).count() == street_rows > 0
+    assert RegionDay.objects.count() == days
