@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -77,8 +77,11 @@ def measure(
         "tickets": Ticket.objects.count(),
         "build": built,
         "load_average_before": load_average(),
+        "nodes": {},
         "periods": {},
     }
+    nodes = busiest_nodes()
+    results["nodes"] = {level: node.code for level, node in nodes.items()}
     user = bench_user(city)
     from django.test import Client
 
@@ -127,6 +130,9 @@ def measure(
             assert response.status_code == 200, response.status_code
             return response
 
+        def node_reads(region: Any, filters: Any = filters) -> Callable[[], Any]:
+            return lambda: dashboard.region_dashboard(user, region=region, filters=filters)
+
         rolled, ranked, _ = from_rollups()
         direct_runs: list[Any] = []
 
@@ -161,12 +167,43 @@ def measure(
             "ratio_p50": round(table_ms["p50_ms"] / max(rollup_ms["p50_ms"], 1e-6), 1),
             "dashboard_reads": reads_ms,
             "dashboard_http": http_ms,
+            # Every read of the dashboard of the busiest street, community and grid (the last two
+            # keep day rows only: docs/stats.md, DAY_ROWS_ONLY).
+            "node_dashboard_reads": {
+                level: time_calls(node_reads(node), repeat=max(5, repeat // 3))
+                for level, node in nodes.items()
+            },
             # The whole page against the same figures read straight from the ticket table.
             "ratio_http_p50": round(table_ms["p50_ms"] / max(http_ms["p50_ms"], 1e-6), 1),
             "load_average": load_average(),
         }
     results["load_average_after"] = load_average()
     return results
+
+
+def busiest_nodes() -> dict[str, Any]:
+    """The grid with the most tickets, its community and its street."""
+    from django.db.models import Count
+
+    from jiayuan.regions.choices import Level
+    from jiayuan.regions.models import Region
+    from jiayuan.stats.models import TicketFact
+
+    grids = Region.objects.filter(level=Level.GRID).values("pk")
+    top = (
+        TicketFact.objects.filter(region_id__in=grids)
+        .values("region_id")
+        .annotate(n=Count("ticket_id"))
+        .order_by("-n", "region_id")
+        .first()
+    )
+    if top is None:
+        return {}
+    grid = Region.objects.get(pk=top["region_id"])
+    community = grid.parent
+    street = community.parent if community is not None else None
+    found = {"street": street, "community": community, "grid": grid}
+    return {level: node for level, node in found.items() if node is not None}
 
 
 @contextmanager
