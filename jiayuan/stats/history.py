@@ -1225,12 +1225,14 @@ def _rebuild_and_fill(
             q = connection.ops.quote_name
             for model in ROLLUP_MODELS:
                 cursor.execute(f"TRUNCATE {q(model._meta.db_table)}")
-            for (sql, _), (table, name) in zip(plan.keys, plan.key_names, strict=True):
+            for (sql, _), (table, names) in zip(plan.keys, plan.key_names, strict=True):
                 cursor.execute(
                     "SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
-                    [table, name],
+                    [table, names[0]],
                 )
-                if cursor.fetchone() is None:
+                if cursor.fetchone() is None:  # not attached: indexes built alone go first
+                    for name in names:
+                        cursor.execute(f"DROP INDEX IF EXISTS {q(name)}")
                     cursor.execute(sql)
             cursor.execute(f"DROP TABLE IF EXISTS {ancestors}")
         raise JiayuanError(
@@ -1465,12 +1467,12 @@ class _Restore:
             ("index", name, [(sql, [])]) for name, sql in self.statements
         ]
         pending += [("rollup", name, job) for name, job in (rollups.jobs if rollups else [])]
+        # Each key of the rollup tables as an index of its own (two builds on one table can run
+        # at once), attached to its table by the last connection through.
         keys: list[tuple[str, str, list[Statement]]] = [
-            ("rollup", name, [key])
-            for key, (_, name) in zip(
-                rollups.keys if rollups else [], rollups.key_names if rollups else [], strict=True
-            )
+            ("rollup", name, [build]) for name, build in (rollups.key_builds if rollups else [])
         ]
+        attach = [sql for sql, _ in rollups.attach] if rollups else []
         done: list[Any] = []
         lock = threading.Lock()
         barrier = threading.Barrier(connections_count)
@@ -1514,7 +1516,10 @@ class _Restore:
                         done.append(conn)
                         last = len(done) == connections_count
                     if last:  # the other connections are through: nothing locks the tables
-                        for statement in self.finals:
+                        for statement in [
+                            *(attach if not self.rollup_errors else []),
+                            *self.finals,
+                        ]:
                             conn.execute(statement)
             except BaseException as exc:
                 self.errors.append(exc)
@@ -1604,8 +1609,10 @@ class _RollupPlan:
         self.pg = pg = connection.vendor == "postgresql"
         self.ancestors = ancestors
         self.empty = _rollups_empty(cursor) if empty is None else empty
-        self.keys: list[Statement] = []
-        self.key_names: list[tuple[str, str]] = []  # (table, constraint) of each of ``keys``
+        self.keys: list[Statement] = []  # per table: add its keys back (all or none)
+        self.key_builds: list[tuple[str, Statement]] = []  # (key, its index built alone)
+        self.attach: list[Statement] = []  # per table: the indexes of key_builds as its keys
+        self.key_names: list[tuple[str, tuple[str, ...]]] = []  # (table, keys) of ``keys``
         facts = q(TicketFact._meta.db_table)
         new = f"(f.flags & 1) = 1 AND f.ticket_id >= {int(first_ticket_id)}"
         bits = [f"SUM((f.flags >> {i}) & 1)" for i in range(11)] + [
@@ -1680,7 +1687,8 @@ class _RollupPlan:
             ("DROP TABLE stats_tmp_department", []),
             ("DROP TABLE stats_tmp_estate", []),
         ]
-        self.jobs.append(("rollup departments and estates", job))
+        # First: one long job (a month's is a fraction of it), so it never runs alone at the end.
+        self.jobs.insert(0, ("rollup departments and estates", job))
 
     def _counter_rows(
         self,
@@ -1770,14 +1778,22 @@ class _RollupPlan:
                 continue
             table = q(model._meta.db_table)
             cursor.execute(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype IN ('u', 'p') ORDER BY conname",
+                "SELECT conname, contype, pg_get_constraintdef(oid), pg_get_indexdef(conindid) "
+                "FROM pg_constraint WHERE conrelid = %s::regclass AND contype IN ('u', 'p') "
+                "ORDER BY conname",
                 [table],
             )
             constraints = cursor.fetchall()
-            for name, _ in constraints:
+            for name, *_ in constraints:
                 cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {q(name)}")
             if constraints:
-                adds = ", ".join(f"ADD CONSTRAINT {q(n)} {d}" for n, d in constraints)
-                self.key_names.append((table, constraints[0][0]))
+                adds = ", ".join(f"ADD CONSTRAINT {q(n)} {d}" for n, _, d, _ in constraints)
+                self.key_names.append((table, tuple(n for n, *_ in constraints)))
                 self.keys.append((f"ALTER TABLE {table} {adds}", []))
+                self.key_builds += [(n, (index, [])) for n, _, _, index in constraints]
+                uses = ", ".join(
+                    f"ADD CONSTRAINT {q(n)} {'PRIMARY KEY' if kind == 'p' else 'UNIQUE'} "
+                    f"USING INDEX {q(n)}"
+                    for n, kind, _, _ in constraints
+                )
+                self.attach.append((f"ALTER TABLE {table} {uses}", []))

@@ -188,8 +188,9 @@ def test_the_bulk_load_drops_every_index_but_those_it_keeps(world, departments):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("failing", ["month job", "key build"])
 def test_a_failed_parallel_rollup_leaves_no_half_rollups_and_says_rebuild(
-    world, departments, monkeypatch
+    world, departments, monkeypatch, failing
 ):
     from django.db import connection
 
@@ -201,12 +202,15 @@ def test_a_failed_parallel_rollup_leaves_no_half_rollups_and_says_rebuild(
 
     plan_init = history._RollupPlan.__init__
 
-    def failing(self, *args, **kwargs):
+    def fails(self, *args, **kwargs):
         plan_init(self, *args, **kwargs)
-        self.jobs.insert(len(self.jobs) // 2, ("failing", [("SELECT 1 / 0", [])]))  # mid-way
+        if failing == "month job":
+            self.jobs.insert(len(self.jobs) // 2, ("failing", [("SELECT 1 / 0", [])]))  # mid-way
+        else:  # after some keys were built as indexes, not yet attached to their tables
+            self.key_builds.append(("failing", ("SELECT 1 / 0", [])))
 
     monkeypatch.setattr(history, "CHUNK", 40)
-    monkeypatch.setattr(history._RollupPlan, "__init__", failing)
+    monkeypatch.setattr(history._RollupPlan, "__init__", fails)
     before = _index_definitions()
     with pytest.raises(JiayuanError) as failed:
         generate_history(tickets=400, years=0.3, seed=5, end=END, workers=2)
