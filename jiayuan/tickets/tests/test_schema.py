@@ -84,3 +84,31 @@ def test_a_sweep_claim_is_a_heap_only_update_on_postgresql(ticket: Any) -> None:
             "AND (indexdef LIKE '%%warned_gen%%' OR indexdef LIKE '%%overdue_gen%%')"
         )
         assert cursor.fetchall() == []
+
+
+def test_the_ticket_key_columns_compare_bytes_on_postgresql(ticket: Any) -> None:
+    """Migration 0011: the ASCII key columns have the "C" collation (a later AlterField of one
+    of them would quietly put the database's back), and a scope's path range still finds the
+    same tickets with it (``~`` ends a range after every digit and ``.``)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL collation")
+    from jiayuan.core.scoping import PATH_END
+    from jiayuan.tickets.models import Ticket
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name, collation_name FROM information_schema.columns "
+            "WHERE table_name = 'tickets_ticket' AND collation_name IS NOT NULL"
+        )
+        collations = dict(cursor.fetchall())
+    assert {name: collations.get(name) for name in _C_COLUMNS} == dict.fromkeys(_C_COLUMNS, "C")
+    path = ticket.owner_path
+    parent = path.rsplit(".", 1)[0]
+    found = Ticket.objects.filter(owner_path__gte=parent, owner_path__lt=parent + PATH_END)
+    assert ticket in found
+    assert ticket not in Ticket.objects.filter(
+        owner_path__gte=path + ".", owner_path__lt=path + PATH_END
+    )
+
+
+_C_COLUMNS = ("number", "public_token", "grid_path", "owner_path", "state")
