@@ -71,17 +71,16 @@ def measure(
     last = Ticket.objects.order_by("-created_at").values_list("created_at", flat=True).first()
     assert last is not None
     end_day = timezone.localtime(last).date() + dt.timedelta(days=1)
+    nodes = busiest_nodes()
     results: dict[str, Any] = {
         "benchmark": "stats",
         "engine": engine,
         "tickets": Ticket.objects.count(),
         "build": built,
         "load_average_before": load_average(),
-        "nodes": {},
+        "nodes": {level: node.code for level, node in nodes.items()},
         "periods": {},
     }
-    nodes = busiest_nodes()
-    results["nodes"] = {level: node.code for level, node in nodes.items()}
     user = bench_user(city)
     from django.test import Client
 

@@ -1225,15 +1225,16 @@ def _rebuild_and_fill(
             q = connection.ops.quote_name
             for model in ROLLUP_MODELS:
                 cursor.execute(f"TRUNCATE {q(model._meta.db_table)}")
-            for (sql, _), (table, names) in zip(plan.keys, plan.key_names, strict=True):
+            for keys in plan.keys:
                 cursor.execute(
                     "SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
-                    [table, names[0]],
+                    [keys.table, keys.names[0]],
                 )
                 if cursor.fetchone() is None:  # not attached: indexes built alone go first
-                    for name in names:
+                    for name in keys.names:
                         cursor.execute(f"DROP INDEX IF EXISTS {q(name)}")
-                    cursor.execute(sql)
+                    for sql, params in keys.statements():
+                        cursor.execute(sql, params)
             cursor.execute(f"DROP TABLE IF EXISTS {ancestors}")
         raise JiayuanError(
             "统计汇总未完成（工单已写入），请运行 jiayuan stats rebuild",
@@ -1470,9 +1471,9 @@ class _Restore:
         # Each key of the rollup tables as an index of its own (two builds on one table can run
         # at once), attached to its table by the last connection through.
         keys: list[tuple[str, str, list[Statement]]] = [
-            ("rollup", name, [build]) for name, build in (rollups.key_builds if rollups else [])
+            ("rollup", name, [build]) for name, build in (rollups.key_jobs() if rollups else [])
         ]
-        attach = [sql for sql, _ in rollups.attach] if rollups else []
+        attach = [keys.attach[0] for keys in rollups.keys] if rollups else []
         done: list[Any] = []
         lock = threading.Lock()
         barrier = threading.Barrier(connections_count)
@@ -1544,6 +1545,21 @@ class _Restore:
 Statement = tuple[str, list[Any]]
 
 
+@dataclass
+class _TableKeys:
+    """The unique and primary keys of one rollup table, dropped for a bulk fill: each rebuilt as
+    an index of its own (``builds``, one per name: two builds on one table can run at once),
+    then attached to the table as its keys in one statement (``attach``: all or none)."""
+
+    table: str
+    names: tuple[str, ...]
+    builds: list[Statement]
+    attach: Statement
+
+    def statements(self) -> list[Statement]:
+        return [*self.builds, self.attach]
+
+
 REGION_ROLLUPS = (RegionDay, RegionMonth, RegionDayTotal, RegionMonthTotal)
 DEPARTMENT_ROLLUPS = (DepartmentDay, DepartmentMonth, DepartmentDayTotal, DepartmentMonthTotal)
 
@@ -1578,8 +1594,9 @@ def fill_rollups(*, first_ticket_id: int) -> None:
         for _, job in plan.jobs:
             for sql, params in job:
                 cursor.execute(sql, params)
-        for sql, params in plan.keys:
-            cursor.execute(sql, params)
+        for keys in plan.keys:
+            for sql, params in keys.statements():
+                cursor.execute(sql, params)
         cursor.execute("DROP TABLE stats_tmp_ancestor")
 
 
@@ -1609,10 +1626,7 @@ class _RollupPlan:
         self.pg = pg = connection.vendor == "postgresql"
         self.ancestors = ancestors
         self.empty = _rollups_empty(cursor) if empty is None else empty
-        self.keys: list[Statement] = []  # per table: add its keys back (all or none)
-        self.key_builds: list[tuple[str, Statement]] = []  # (key, its index built alone)
-        self.attach: list[Statement] = []  # per table: the indexes of key_builds as its keys
-        self.key_names: list[tuple[str, tuple[str, ...]]] = []  # (table, keys) of ``keys``
+        self.keys: list[_TableKeys] = []  # the keys ``drop_keys`` dropped, per table
         facts = q(TicketFact._meta.db_table)
         new = f"(f.flags & 1) = 1 AND f.ticket_id >= {int(first_ticket_id)}"
         bits = [f"SUM((f.flags >> {i}) & 1)" for i in range(11)] + [
@@ -1689,6 +1703,10 @@ class _RollupPlan:
         ]
         # First: one long job (a month's is a fraction of it), so it never runs alone at the end.
         self.jobs.insert(0, ("rollup departments and estates", job))
+
+    def key_jobs(self) -> list[tuple[str, Statement]]:
+        """Each dropped key's index build, named by the key."""
+        return [(n, b) for k in self.keys for n, b in zip(k.names, k.builds, strict=True)]
 
     def _counter_rows(
         self,
@@ -1768,8 +1786,8 @@ class _RollupPlan:
     def drop_keys(self, cursor: Any) -> None:
         """PostgreSQL: drop the unique keys and primary keys of the tables that were empty (an
         insert then neither checks a key nor adds to its index: a fifth less time per row,
-        docs/stats.md); ``keys`` adds them back under the same names and definitions, one
-        statement per table (all or none of its keys), named by its first key."""
+        docs/stats.md); ``keys`` says how to build them back under the same names and
+        definitions (``_TableKeys``)."""
         if not self.pg:
             return
         q = connection.ops.quote_name
@@ -1778,22 +1796,24 @@ class _RollupPlan:
                 continue
             table = q(model._meta.db_table)
             cursor.execute(
-                "SELECT conname, contype, pg_get_constraintdef(oid), pg_get_indexdef(conindid) "
-                "FROM pg_constraint WHERE conrelid = %s::regclass AND contype IN ('u', 'p') "
-                "ORDER BY conname",
+                "SELECT conname, contype, pg_get_indexdef(conindid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype IN ('u', 'p') ORDER BY conname",
                 [table],
             )
             constraints = cursor.fetchall()
-            for name, *_ in constraints:
+            for name, _, _ in constraints:
                 cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {q(name)}")
             if constraints:
-                adds = ", ".join(f"ADD CONSTRAINT {q(n)} {d}" for n, _, d, _ in constraints)
-                self.key_names.append((table, tuple(n for n, *_ in constraints)))
-                self.keys.append((f"ALTER TABLE {table} {adds}", []))
-                self.key_builds += [(n, (index, [])) for n, _, _, index in constraints]
                 uses = ", ".join(
                     f"ADD CONSTRAINT {q(n)} {'PRIMARY KEY' if kind == 'p' else 'UNIQUE'} "
                     f"USING INDEX {q(n)}"
-                    for n, kind, _, _ in constraints
+                    for n, kind, _ in constraints
                 )
-                self.attach.append((f"ALTER TABLE {table} {uses}", []))
+                self.keys.append(
+                    _TableKeys(
+                        table=table,
+                        names=tuple(n for n, _, _ in constraints),
+                        builds=[(index, []) for _, _, index in constraints],
+                        attach=(f"ALTER TABLE {table} {uses}", []),
+                    )
+                )

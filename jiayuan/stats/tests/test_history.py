@@ -207,7 +207,8 @@ def test_a_failed_parallel_rollup_leaves_no_half_rollups_and_says_rebuild(
         if failing == "month job":
             self.jobs.insert(len(self.jobs) // 2, ("failing", [("SELECT 1 / 0", [])]))  # mid-way
         else:  # after some keys were built as indexes, not yet attached to their tables
-            self.key_builds.append(("failing", ("SELECT 1 / 0", [])))
+            jobs = self.key_jobs
+            self.key_jobs = lambda: [*jobs(), ("failing", ("SELECT 1 / 0", []))]
 
     monkeypatch.setattr(history, "CHUNK", 40)
     monkeypatch.setattr(history._RollupPlan, "__init__", fails)
