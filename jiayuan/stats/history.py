@@ -97,6 +97,8 @@ KEPT_DURING_LOAD = frozenset(
         "ticket_external_ref_unique",
         "ticket_idempotency_unique",
         "ticket_open_resolve_due",
+        "ticket_open_grid_path",
+        "ticket_open_owner_path",
         "ticket_supervised",
         "ticket_waiting_accept_due",
         "tickets_ticket_building_id_d34e80ca",

@@ -236,6 +236,20 @@ class Ticket(models.Model):
                 condition=Q(state__in=OPEN_STATES),
                 name="ticket_open_resolve_due",
             ),
+            # A node's open tickets (the 超期 and 督办 lists, the inbox tabs): the path indexes
+            # above hold every ticket ever received, and a street's path range in them is read
+            # whole before the state is checked (8,000 pages, 24 ms a query at 10 M tickets).
+            # Open tickets are a small, steady share; these hold only them.
+            models.Index(
+                fields=["grid_path", "state"],
+                condition=Q(state__in=OPEN_STATES),
+                name="ticket_open_grid_path",
+            ),
+            models.Index(
+                fields=["owner_path", "state"],
+                condition=Q(state__in=OPEN_STATES),
+                name="ticket_open_owner_path",
+            ),
             models.Index(
                 fields=["accept_due"],
                 condition=Q(
