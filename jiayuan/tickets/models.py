@@ -236,10 +236,10 @@ class Ticket(models.Model):
                 condition=Q(state__in=OPEN_STATES),
                 name="ticket_open_resolve_due",
             ),
-            # A node's open tickets (the 超期 and 督办 lists, the inbox tabs): the path indexes
-            # above hold every ticket ever received, and a street's path range in them is read
-            # whole before the state is checked (8,000 pages, 24 ms a query at 10 M tickets).
-            # Open tickets are a small, steady share; these hold only them.
+            # A node's open tickets (the dashboards' 超期 and 督办 lists): the path indexes above
+            # hold every ticket ever received, and PostgreSQL read a street's whole range of them
+            # before checking the state (8,000 pages, 24 ms a query at 10 M tickets). Open
+            # tickets are a small, steady share; these hold only them.
             models.Index(
                 fields=["grid_path", "state"],
                 condition=Q(state__in=OPEN_STATES),

@@ -1,5 +1,6 @@
 """The history generator: chains that verify, rows that agree with their events, rollups equal
-to a rebuild and to the ticket-table measures, believable proportions; the demo-data option."""
+to a rebuild and to the ticket-table measures, believable proportions; the demo-data option;
+on a generated history, a street's open-ticket lists and the indexes that serve them."""
 
 from __future__ import annotations
 
